@@ -1,0 +1,82 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+import { requestLog } from './observability/request-log.js';
+import type { Pipeline } from './pipeline/process-message.js';
+import { createWebhookRouter } from './webhook/route.js';
+
+export interface AppDeps {
+  config: Config;
+  redis: Redis;
+  pipeline: Pipeline;
+  logger: Logger;
+  /** Extra routers mounted before the 404 handler (metrics, admin). */
+  routers?: express.Router[];
+}
+
+/** Maps body-parser's own errors (they carry `status` and `type`) onto the contract's answers. */
+function bodyParserError(error: unknown): AppError | null {
+  if (!error || typeof error !== 'object' || !('type' in error) || !('status' in error)) return null;
+  const status = Number((error as { status: unknown }).status);
+  if (status === 413) return new AppError('payload_too_large', 'body over 256 KiB', 413);
+  if (status === 415) return new AppError('unsupported_media_type', 'unsupported body encoding', 415);
+  if (status >= 400 && status < 500) return new AppError('invalid_request', String((error as { message?: unknown }).message), 400);
+  return null;
+}
+
+/** Builds the HTTP app (no `listen`: tests mount it on their own server). */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestLog(deps.logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      if (deps.redis.status !== 'ready') throw new Error(`redis ${deps.redis.status}`);
+      await deps.redis.ping();
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+
+  app.use(createWebhookRouter({ config: deps.config, pipeline: deps.pipeline }));
+  for (const router of deps.routers ?? []) app.use(router);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found' });
+  });
+
+  // Every failure answers JSON; never a stack trace to a caller.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const known = error instanceof AppError ? error : bodyParserError(error);
+    const log: Logger = res.locals.log ?? deps.logger;
+    if (res.headersSent) {
+      log.error({ err: error }, 'error after the response started');
+      return;
+    }
+    if (!known) {
+      log.error({ err: error }, 'unexpected error');
+      res.status(500).json({ error: 'internal_error' });
+      return;
+    }
+    if (known.httpStatus === 503) {
+      log.warn({ err: known.cause ?? known, code: known.code }, 'service unavailable');
+      res.setHeader('retry-after', '5');
+      res.status(503).json({ error: known.code === 'conversation_busy' ? 'conversation_busy' : 'unavailable' });
+      return;
+    }
+    if (known.code === 'invalid_request') {
+      res.status(400).json({ error: 'invalid_request', issues: [{ path: '', message: known.message }] });
+      return;
+    }
+    res.status(known.httpStatus).json({ error: known.code });
+  });
+  return app;
+}

@@ -1,0 +1,398 @@
+import { readFileSync } from 'node:fs';
+import { Webhook } from 'standardwebhooks';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { codePointLength } from './text.js';
+import { NOTE_PLACEHOLDERS } from './handoff/note.js';
+
+/**
+ * The whole configuration: the YAML file (SPEC §2) plus the process environment.
+ * Parsed once at the entrypoint with {@link loadConfig}; never read at import time.
+ */
+
+const DEFAULTS = {
+  toolzzBaseUrl: 'https://kratos.api.toolzz.com.br',
+  brpexBaseUrl: 'https://{subdomain}.brpex.com',
+  mehubBaseUrl: 'https://chat.mehub.app',
+  superagentesBaseUrl: 'https://dash.superagentes.ai',
+} as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Channel keys become a URL segment and a Redis key part. */
+export const CHANNEL_KEY = /^[a-z0-9-]{1,64}$/;
+/** A DNS label: BRPEX's `{subdomain}` can never point the request at another host. */
+export const BRPEX_SUBDOMAIN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const secret = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
+const positiveInt = z.number({ error: 'must be a number' }).int({ error: 'must be an integer' }).positive({ error: 'must be > 0' });
+
+const httpUrl = z.string({ error: 'must be a string' }).refine(
+  (value) => {
+    try {
+      // `{subdomain}` is a template placeholder, not part of a real host name.
+      const url = new URL(value.replace('{subdomain}', 'x'));
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an http(s) URL' },
+);
+
+const template = z.string({ error: 'must be a string' }).superRefine((value, ctx) => {
+  for (const match of value.matchAll(/\{([^{}]*)\}/g)) {
+    const name = match[1] ?? '';
+    if (!(NOTE_PLACEHOLDERS as readonly string[]).includes(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown placeholder {${name}} (known: ${NOTE_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`,
+      });
+    }
+  }
+});
+
+const authSchema = z
+  .strictObject({
+    token: secret.optional(),
+    signingSecret: secret
+      .refine((value) => value.startsWith('whsec_'), { error: 'must start with whsec_' })
+      .refine(
+        (value) => {
+          try {
+            new Webhook(value);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: 'must be whsec_ followed by a non-empty base64 key' },
+      )
+      .optional(),
+  })
+  .refine((auth) => (auth.token === undefined) !== (auth.signingSecret === undefined), {
+    error: 'set exactly one of token or signingSecret',
+  });
+
+const providerBase = { token: secret.optional(), note: template.optional() };
+
+const handoffSchema = z.discriminatedUnion(
+  'provider',
+  [
+    z.strictObject({
+      provider: z.literal('brpex'),
+      subdomain: z.string({ error: 'must be a string' }).regex(BRPEX_SUBDOMAIN, {
+        error: 'must be a DNS label: lowercase letters, digits and inner hyphens, at most 63 characters',
+      }),
+      ...providerBase,
+    }),
+    z.strictObject({
+      provider: z.literal('mehub'),
+      channel: z
+        .string({ error: 'must be a string' })
+        .refine((value) => codePointLength(value) === 16, { error: 'must be 16 characters' })
+        .refine((value) => /^[A-Za-z0-9_-]+$/.test(value), { error: 'must contain only letters, digits, _ and -' }),
+      attendant: positiveInt.optional(),
+      ...providerBase,
+    }),
+    z.strictObject({
+      provider: z.literal('superagentes'),
+      assigneeIds: z.array(secret, { error: 'must be a list of strings' }).min(1, { error: 'must not be empty' }).optional(),
+      priority: z.enum(['LOW', 'MEDIUM', 'HIGH'], { error: 'must be LOW, MEDIUM or HIGH' }).default('HIGH'),
+      title: template.optional(),
+      ...providerBase,
+    }),
+  ],
+  { error: 'provider must be one of brpex, mehub, superagentes' },
+);
+
+const channelSchema = z.strictObject({
+  auth: authSchema,
+  bot: z.strictObject({
+    id: z.string({ error: 'must be a string' }).regex(UUID, { error: 'must be a UUID' }),
+    token: secret.optional(),
+  }),
+  humanTtlMinutes: z.number({ error: 'must be a number' }).positive({ error: 'must be > 0' }).default(1440),
+  handoff: handoffSchema,
+});
+
+const providerSettings = (baseUrl: string, withToken: boolean) =>
+  z.strictObject({
+    baseUrl: httpUrl.default(baseUrl),
+    timeoutMs: positiveInt.default(10_000),
+    ...(withToken ? { token: secret.optional() } : {}),
+  });
+
+const fileSchema = z
+  .strictObject({
+    toolzz: z
+      .strictObject({
+        baseUrl: httpUrl.default(DEFAULTS.toolzzBaseUrl),
+        token: secret.optional(),
+        timeoutMs: positiveInt.default(25_000),
+      })
+      .prefault({}),
+    providers: z
+      .strictObject({
+        brpex: providerSettings(DEFAULTS.brpexBaseUrl, false).prefault({}),
+        mehub: providerSettings(DEFAULTS.mehubBaseUrl, true).prefault({}),
+        superagentes: providerSettings(DEFAULTS.superagentesBaseUrl, true).prefault({}),
+      })
+      .prefault({}),
+    retry: z
+      .strictObject({
+        attempts: positiveInt.max(100, { error: 'must be at most 100' }).default(8),
+        baseDelayMs: positiveInt.default(2000),
+        maxDelayMs: positiveInt.default(300_000),
+      })
+      .prefault({}),
+    // Not in the SPEC's example, all optional: knobs an operator may need.
+    redis: z.strictObject({ keyPrefix: z.string().regex(/^[A-Za-z0-9_.{}-]{1,32}$/).default('ho') }).prefault({}),
+    conversations: z
+      .strictObject({
+        ttlHours: z.number().positive().default(24),
+        lockWaitMs: positiveInt.default(30_000),
+      })
+      .prefault({}),
+    worker: z.strictObject({ concurrency: positiveInt.max(1000).default(10) }).prefault({}),
+    channels: z.record(
+      z.string().regex(CHANNEL_KEY, { error: 'channel keys must match [a-z0-9-]{1,64}' }),
+      channelSchema,
+      { error: 'must be a map of channel name to channel settings' },
+    ),
+  });
+
+type FileConfig = z.infer<typeof fileSchema>;
+export type ChannelConfig = FileConfig['channels'][string];
+export type HandoffSettings = ChannelConfig['handoff'];
+export type ProviderName = HandoffSettings['provider'];
+export type RetryConfig = FileConfig['retry'];
+
+export interface Config extends FileConfig {
+  readonly port: number;
+  readonly redisUrl: string;
+  readonly adminToken: string | undefined;
+  readonly logLevel: string;
+  readonly configPath: string;
+}
+
+/** One problem found in the configuration, named by its dotted path. */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Thrown by {@link loadConfig}; `problems` lists every bad path, not just the first. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(
+    readonly source: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const BASE_URL_OVERRIDES = [
+  ['TOOLZZ_BASE_URL', ['toolzz']],
+  ['BRPEX_BASE_URL', ['providers', 'brpex']],
+  ['MEHUB_BASE_URL', ['providers', 'mehub']],
+  ['SUPERAGENTES_BASE_URL', ['providers', 'superagentes']],
+] as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Replaces `${NAME}` in every string value by the environment variable NAME.
+ * A missing variable is recorded as a problem at the path where it was used.
+ */
+function interpolate(value: unknown, env: Env, path: string[], problems: ConfigProblem[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([^}]*)\}/g, (_, name: string) => {
+      const resolved = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? env[name] : undefined;
+      if (resolved === undefined) {
+        problems.push({
+          path: path.join('.'),
+          message: /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+            ? `environment variable ${name} is not set`
+            : `\${${name}} is not a valid environment variable name`,
+        });
+        return '';
+      }
+      return resolved;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, [...path, String(i)], problems));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      // defineProperty keeps a literal "__proto__" key an ordinary (and then rejected) key.
+      Object.defineProperty(out, key, { value: interpolate(item, env, [...path, key], problems), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return value;
+}
+
+function setPath(root: Record<string, unknown>, path: readonly string[], key: string, value: string): void {
+  let node = root;
+  for (const part of path) {
+    const next = node[part];
+    if (next === undefined || next === null) node[part] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) return; // the schema reports the bad type
+    node = node[part] as Record<string, unknown>;
+  }
+  node[key] = value;
+}
+
+function zodProblems(error: z.ZodError): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push({ path: [...path, key].join('.'), message: 'unknown key' });
+    } else if (issue.code === 'invalid_key' && path.length > 0) {
+      problems.push({ path: path.join('.'), message: issue.issues[0]?.message ?? issue.message });
+    } else {
+      problems.push({ path: path.join('.'), message: issue.message });
+    }
+  }
+  return problems;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * Checks that span several keys. Run on the raw document, not after the schema, so these
+ * problems are reported together with every other one instead of after they are fixed.
+ */
+function crossFieldProblems(document: Record<string, unknown>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const toolzz = isObject(document.toolzz) ? document.toolzz : {};
+  const providers = isObject(document.providers) ? document.providers : {};
+  const retry = isObject(document.retry) ? document.retry : {};
+  const base = typeof retry.baseDelayMs === 'number' ? retry.baseDelayMs : 2000;
+  const max = typeof retry.maxDelayMs === 'number' ? retry.maxDelayMs : 300_000;
+  if (base > max) problems.push({ path: 'retry.baseDelayMs', message: 'must not exceed retry.maxDelayMs' });
+  const channels = isObject(document.channels) ? document.channels : {};
+  for (const [name, channel] of Object.entries(channels)) {
+    if (!isObject(channel)) continue;
+    const bot = isObject(channel.bot) ? channel.bot : {};
+    if (bot.token === undefined && toolzz.token === undefined) {
+      problems.push({ path: `channels.${name}.bot.token`, message: 'required when toolzz.token is not set' });
+    }
+    const handoff = isObject(channel.handoff) ? channel.handoff : {};
+    if (handoff.token !== undefined) continue;
+    if (handoff.provider === 'brpex') {
+      problems.push({ path: `channels.${name}.handoff.token`, message: 'required: BRPEX tokens are per channel' });
+    } else if (handoff.provider === 'mehub' || handoff.provider === 'superagentes') {
+      const shared = isObject(providers[handoff.provider]) ? (providers[handoff.provider] as Record<string, unknown>) : {};
+      if (shared.token === undefined) {
+        problems.push({ path: `channels.${name}.handoff.token`, message: `required when providers.${handoff.provider}.token is not set` });
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Validates an already-parsed configuration document against the environment.
+ * Throws {@link ConfigError} naming every bad path.
+ */
+export function parseConfig(document: unknown, env: Env, source = '(inline)'): Config {
+  const problems: ConfigProblem[] = [];
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+    throw new ConfigError(source, [{ path: '', message: 'must be a mapping (YAML or JSON object)' }]);
+  }
+  const resolved = interpolate(document, env, [], problems) as Record<string, unknown>;
+  for (const [variable, path] of BASE_URL_OVERRIDES) {
+    const override = env[variable];
+    if (override !== undefined && override !== '') setPath(resolved, path, 'baseUrl', override);
+  }
+
+  const port = Number(env.PORT ?? '3000');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push({ path: 'PORT', message: 'must be a port number (0-65535)' });
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) problems.push({ path: 'LOG_LEVEL', message: `must be one of ${LOG_LEVELS.join(', ')}` });
+  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: 'must be a redis:// or rediss:// URL' });
+
+  // A missing ${VAR} is already reported at its path; the empty value left there is not news.
+  const unresolved = new Set(problems.map((p) => p.path));
+  const parsed = fileSchema.safeParse(resolved);
+  if (!parsed.success) problems.push(...zodProblems(parsed.error).filter((p) => !unresolved.has(p.path)));
+  problems.push(...crossFieldProblems(resolved));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
+
+  const adminToken = env.ADMIN_TOKEN === '' ? undefined : env.ADMIN_TOKEN;
+  return deepFreeze({ ...parsed.data, port, redisUrl, adminToken, logLevel, configPath: source });
+}
+
+// `auth: { signingSecret: ${SITE_SECRET} }` (as the SPEC writes it) is not valid YAML: in a
+// flow mapping, `{` and `}` end a plain scalar. The placeholders are swapped for brackets
+// YAML does not treat specially before parsing, and swapped back after; the values are only
+// substituted on the parsed strings, so a secret containing `#` or `: ` cannot change the
+// document's structure.
+const OPEN = '\u27e6';
+const CLOSE = '\u27e7';
+const protectPlaceholders = (text: string) => text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, `${OPEN}$1${CLOSE}`);
+function restorePlaceholders(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\u27e6([A-Za-z_][A-Za-z0-9_]*)\u27e7/g, '${$1}');
+  if (Array.isArray(value)) return value.map(restorePlaceholders);
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      Object.defineProperty(value, key, { value: restorePlaceholders(item), enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return value;
+}
+
+/**
+ * Reads and validates the configuration file at `path` (YAML, so JSON too).
+ * Throws {@link ConfigError} with every problem found; never a raw parser stack.
+ */
+export function loadConfig(env: Env, path = env.HANDOFF_CONFIG ?? './handoff.config.yaml'): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new ConfigError(path, [{ path: 'HANDOFF_CONFIG', message: `cannot read ${path}: ${reason}` }]);
+  }
+  let document: unknown;
+  try {
+    document = restorePlaceholders(parseYaml(protectPlaceholders(text), { uniqueKeys: true, maxAliasCount: 100 }));
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? 'invalid YAML';
+    throw new ConfigError(path, [{ path: '', message: `not valid YAML: ${message}` }]);
+  }
+  return parseConfig(document, env, path);
+}
+
+/** The Toolzz token a channel uses: its own `bot.token`, else `toolzz.token`. */
+export function toolzzTokenFor(config: Config, channel: ChannelConfig): string {
+  const token = channel.bot.token ?? config.toolzz.token;
+  if (!token) throw new Error('unreachable: validated by the config schema');
+  return token;
+}
+
+/** `redis://user:secret@host` → `redis://user:***@host`, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The project's errors carry meaning, not just text: a stable `code`, the HTTP status the
+ * API answers with, whether a retry may succeed, and the original `cause`.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus: number,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.retryable = options.retryable ?? false;
+  }
+  readonly retryable: boolean;
+}
+
+/** Why an upstream HTTP call failed; decides retries (see {@link classifyStatus}). */
+export type UpstreamErrorKind =
+  | 'timeout' // no answer within the time limit: the request may have been applied
+  | 'network' // connection refused / reset / DNS: may or may not have reached the server
+  | 'http_status' // the server answered with a non-success status
+  | 'invalid_response' // 2xx, but the body is not what the API documents
+  | 'not_found'; // a lookup that found nothing (e.g. MeHub `no_open_chat`)
+
+/**
+ * A failed call to Toolzz or a helpdesk platform. `status` is the upstream HTTP status when
+ * there was one; `upstreamMessage` is the platform's own message (recorded on the handoff).
+ */
+export class UpstreamError extends Error {
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly upstreamMessage: string | undefined;
+  /** True when the request may have been applied even though we saw no success. */
+  readonly ambiguous: boolean;
+
+  constructor(
+    readonly code: string,
+    readonly kind: UpstreamErrorKind,
+    message: string,
+    options: {
+      status?: number;
+      retryable: boolean;
+      retryAfterMs?: number;
+      upstreamMessage?: string;
+      ambiguous?: boolean;
+      cause?: unknown;
+    },
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UpstreamError';
+    this.status = options.status;
+    this.retryable = options.retryable;
+    this.retryAfterMs = options.retryAfterMs;
+    this.upstreamMessage = options.upstreamMessage;
+    this.ambiguous = options.ambiguous ?? false;
+  }
+}
+
+/** SPEC §5: network error, timeout, 408, 425, 429 and 5xx are worth retrying; other 4xx are not. */
+export function classifyStatus(status: number): { retryable: boolean; ambiguous: boolean } {
+  if (status === 408 || status === 425 || status === 429) return { retryable: true, ambiguous: status === 408 };
+  if (status >= 500 && status <= 599) return { retryable: true, ambiguous: true };
+  return { retryable: false, ambiguous: false };
+}
+
+export function isUpstreamError(error: unknown): error is UpstreamError {
+  return error instanceof Error && error.name === 'UpstreamError';
+}

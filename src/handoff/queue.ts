@@ -1,0 +1,43 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RetryConfig } from '../config.js';
+import { HANDOFF_QUEUE, type Keys } from '../keys.js';
+import { handoffJobSchema, type HandoffJob } from './job.js';
+
+/** Completed and failed jobs stay visible in the dashboard this long. */
+const KEEP_FINISHED_SECONDS = 7 * 24 * 60 * 60;
+
+/** The BullMQ backoff type whose delays the worker computes (full jitter, Retry-After). */
+export const HANDOFF_BACKOFF = 'handoff-jitter';
+
+export interface HandoffQueue {
+  readonly queue: Queue;
+  /**
+   * Enqueues a handoff under its own id as the BullMQ job id: adding the same handoff
+   * twice (a retried message, a crash between state and queue) leaves one job.
+   */
+  enqueue(job: HandoffJob): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function handoffJobOptions(job: HandoffJob, retry: RetryConfig): JobsOptions {
+  return {
+    jobId: job.handoffId,
+    attempts: retry.attempts,
+    backoff: { type: HANDOFF_BACKOFF },
+    removeOnComplete: { age: KEEP_FINISHED_SECONDS, count: 50_000 },
+    removeOnFail: { age: KEEP_FINISHED_SECONDS, count: 50_000 },
+  };
+}
+
+export function createHandoffQueue(options: { connection: Redis; keys: Keys; retry: RetryConfig }): HandoffQueue {
+  const queue = new Queue(HANDOFF_QUEUE, { connection: options.connection, prefix: options.keys.bullPrefix });
+  return {
+    queue,
+    async enqueue(job) {
+      const valid = handoffJobSchema.parse(job);
+      await queue.add('handoff', valid, handoffJobOptions(valid, options.retry));
+    },
+    close: () => queue.close(),
+  };
+}

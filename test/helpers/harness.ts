@@ -1,0 +1,148 @@
+import { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { parseConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createRedis, waitForRedis } from '../../src/redis.js';
+import { createApiService, type ApiService } from '../../src/service.js';
+import { ToolzzEmulator } from '../../src/sandbox/toolzz.js';
+import { deletePrefix, uniquePrefix } from './keys.js';
+import { signedHeaders } from './sign.js';
+
+export const TOOLZZ_TOKEN = 'toolzz-test-token-1234567890';
+export const VENDAS_TOKEN = 'vendas-webhook-token-abcdef';
+export const APP_TOKEN = 'app-webhook-token-123456';
+export const SITE_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+export const BOT_ID = '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+export const SITE_BOT_ID = '0f8e2a8c-3b4d-4c5e-9f60-718293a4b5c6';
+
+/** The three example channels of SPEC §2, one per platform and auth mode. */
+export function defaultChannels(): Record<string, unknown> {
+  return {
+    vendas: {
+      auth: { token: VENDAS_TOKEN },
+      bot: { id: BOT_ID },
+      handoff: { provider: 'mehub', channel: 'xyz789abc123def4', attendant: 8, token: 'mehub-token' },
+    },
+    site: {
+      auth: { signingSecret: SITE_SECRET },
+      bot: { id: SITE_BOT_ID },
+      handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: 'brpex-channel-token' },
+    },
+    app: {
+      auth: { token: APP_TOKEN },
+      bot: { id: '1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d' },
+      humanTtlMinutes: 0.05,
+      handoff: { provider: 'superagentes', assigneeIds: ['member-1'], token: 'superagentes-token' },
+    },
+  };
+}
+
+export interface HarnessOptions {
+  /** Replaces the default channels. */
+  channels?: Record<string, unknown>;
+  /** Extra top-level config (merged over the defaults). */
+  file?: Record<string, unknown>;
+  toolzzTimeoutMs?: number;
+  redisUrl?: string;
+}
+
+export interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+/** Collects the service's log lines, to assert what it logged (or never logged). */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    callback();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface Harness {
+  url: string;
+  config: Config;
+  toolzz: ToolzzEmulator;
+  redis: Redis;
+  api: ApiService;
+  prefix: string;
+  logs: LogCapture;
+  /** POSTs a JSON body to `/webhooks/{channel}` with the channel's credentials. */
+  send(channel: string, body: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer; auth?: boolean }): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+/** A unique webhook body for `phone`. */
+export function message(phone: string, text: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  counter += 1;
+  return { messageId: `wamid.${Date.now()}.${counter}.${Math.random().toString(36).slice(2)}`, contact: { phone, name: 'João' }, text, ...extra };
+}
+
+/** Starts a Toolzz emulator and the API on loopback ports, on the suite's Redis under a fresh prefix. */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const toolzz = new ToolzzEmulator({ token: TOOLZZ_TOKEN });
+  await toolzz.start();
+  const prefix = uniquePrefix();
+  const config = parseConfig(
+    {
+      toolzz: { baseUrl: toolzz.url, token: TOOLZZ_TOKEN, timeoutMs: options.toolzzTimeoutMs ?? 2000 },
+      redis: { keyPrefix: prefix },
+      channels: options.channels ?? defaultChannels(),
+      ...options.file,
+    },
+    { REDIS_URL: options.redisUrl ?? inject('redisUrl'), LOG_LEVEL: 'info' },
+  );
+  const redis = createRedis(config.redisUrl);
+  await waitForRedis(redis, config.redisUrl, 5_000);
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'debug', destination: logs });
+  const api = createApiService(config, { redis, logger });
+  const url = await api.listen(0, '127.0.0.1');
+
+  const credentials = (channel: string, raw: string): Record<string, string> => {
+    const auth = (config.channels[channel]?.auth ?? {}) as { token?: string; signingSecret?: string };
+    if (auth.token) return { authorization: `Bearer ${auth.token}` };
+    if (auth.signingSecret) return signedHeaders(auth.signingSecret, raw);
+    return {};
+  };
+
+  return {
+    url,
+    config,
+    toolzz,
+    redis,
+    api,
+    prefix,
+    logs,
+    async send(channel, body, opts = {}) {
+      const raw = opts.raw ?? JSON.stringify(body);
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        ...(opts.auth === false ? {} : credentials(channel, raw.toString())),
+        ...opts.headers,
+      };
+      const response = await fetch(`${url}/webhooks/${channel}`, { method: 'POST', headers, body: raw });
+      const text = await response.text();
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new Error(`non-JSON answer ${response.status}: ${text.slice(0, 200)}`);
+      }
+      return { status: response.status, body: parsed, headers: response.headers };
+    },
+    async close() {
+      await api.close();
+      await toolzz.close();
+      await deletePrefix(redis, prefix);
+      await redis.quit();
+    },
+  };
+}
