@@ -115,12 +115,8 @@ const channelSchema = z.strictObject({
   handoff: handoffSchema,
 });
 
-const providerSettings = (baseUrl: string, withToken: boolean) =>
-  z.strictObject({
-    baseUrl: httpUrl.default(baseUrl),
-    timeoutMs: positiveInt.default(10_000),
-    ...(withToken ? { token: secret.optional() } : {}),
-  });
+const providerSettings = (baseUrl: string) => z.strictObject({ baseUrl: httpUrl.default(baseUrl), timeoutMs: positiveInt.default(10_000) });
+const tokenProviderSettings = (baseUrl: string) => providerSettings(baseUrl).extend({ token: secret.optional() });
 
 const fileSchema = z
   .strictObject({
@@ -133,9 +129,9 @@ const fileSchema = z
       .prefault({}),
     providers: z
       .strictObject({
-        brpex: providerSettings(DEFAULTS.brpexBaseUrl, false).prefault({}),
-        mehub: providerSettings(DEFAULTS.mehubBaseUrl, true).prefault({}),
-        superagentes: providerSettings(DEFAULTS.superagentesBaseUrl, true).prefault({}),
+        brpex: providerSettings(DEFAULTS.brpexBaseUrl).prefault({}),
+        mehub: tokenProviderSettings(DEFAULTS.mehubBaseUrl).prefault({}),
+        superagentes: tokenProviderSettings(DEFAULTS.superagentesBaseUrl).prefault({}),
       })
       .prefault({}),
     retry: z
@@ -153,7 +149,16 @@ const fileSchema = z
         lockWaitMs: positiveInt.default(30_000),
       })
       .prefault({}),
-    worker: z.strictObject({ concurrency: positiveInt.max(1000).default(10) }).prefault({}),
+    worker: z
+      .strictObject({
+        concurrency: positiveInt.max(1000).default(10),
+        // A job whose worker stopped renewing its lock this long ago is taken over by another.
+        lockDurationMs: positiveInt.default(30_000),
+        stalledIntervalMs: positiveInt.default(30_000),
+        // On SIGTERM, active jobs get this long to finish before the worker stops anyway.
+        shutdownGraceMs: positiveInt.default(25_000),
+      })
+      .prefault({}),
     channels: z.record(
       z.string().regex(CHANNEL_KEY, { error: 'channel keys must match [a-z0-9-]{1,64}' }),
       channelSchema,
@@ -358,6 +363,19 @@ function restorePlaceholders(value: unknown): unknown {
 }
 
 /**
+ * Parses configuration text (YAML, so JSON too) into a document whose `${NAME}` placeholders
+ * are still in place. Throws {@link ConfigError} on a YAML syntax error.
+ */
+export function parseConfigText(text: string, source: string): unknown {
+  try {
+    return restorePlaceholders(parseYaml(protectPlaceholders(text), { uniqueKeys: true, maxAliasCount: 100 }));
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? 'invalid YAML';
+    throw new ConfigError(source, [{ path: '', message: `not valid YAML: ${message}` }]);
+  }
+}
+
+/**
  * Reads and validates the configuration file at `path` (YAML, so JSON too).
  * Throws {@link ConfigError} with every problem found; never a raw parser stack.
  */
@@ -369,14 +387,7 @@ export function loadConfig(env: Env, path = env.HANDOFF_CONFIG ?? './handoff.con
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
     throw new ConfigError(path, [{ path: 'HANDOFF_CONFIG', message: `cannot read ${path}: ${reason}` }]);
   }
-  let document: unknown;
-  try {
-    document = restorePlaceholders(parseYaml(protectPlaceholders(text), { uniqueKeys: true, maxAliasCount: 100 }));
-  } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? 'invalid YAML';
-    throw new ConfigError(path, [{ path: '', message: `not valid YAML: ${message}` }]);
-  }
-  return parseConfig(document, env, path);
+  return parseConfig(parseConfigText(text, path), env, path);
 }
 
 /** The Toolzz token a channel uses: its own `bot.token`, else `toolzz.token`. */

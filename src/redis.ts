@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactUrl } from './config.js';
 
@@ -19,7 +20,7 @@ export function createRedis(url: string, overrides: RedisOptions = {}): Redis {
 }
 
 /** Options for BullMQ Workers, whose blocking connection must retry forever (maxRetriesPerRequest null). */
-export function workerRedisOptions(url: string): RedisOptions {
+export function workerRedisOptions(url: string): ConnectionOptions {
   const parsed = new URL(url);
   return {
     host: parsed.hostname,
@@ -29,7 +30,7 @@ export function workerRedisOptions(url: string): RedisOptions {
     db: Number(parsed.pathname.slice(1) || 0),
     tls: parsed.protocol === 'rediss:' ? {} : undefined,
     maxRetriesPerRequest: null,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+    retryStrategy: (attempt: number) => Math.min(100 * attempt, 2_000),
   };
 }
 

@@ -1,7 +1,7 @@
 import { loadConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis, waitForRedis } from './redis.js';
-import { createApiService, type ApiService } from './service.js';
+import { createApiService, createWorkerService, type ApiService } from './service.js';
 
 type Role = 'all' | 'api' | 'worker';
 
@@ -44,6 +44,13 @@ async function main(): Promise<void> {
     logger.info({ url, role, channels: Object.keys(config.channels) }, 'API listening');
   }
 
+  let worker: ReturnType<typeof createWorkerService> | undefined;
+  if (role !== 'api') {
+    worker = createWorkerService(config, { redis, logger });
+    await worker.worker.waitUntilReady();
+    logger.info({ role, concurrency: config.worker.concurrency }, 'handoff worker running');
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -55,7 +62,9 @@ async function main(): Promise<void> {
     }, 30_000);
     forced.unref();
     try {
+      // Stop taking requests first (in-flight ones finish), then let active jobs finish.
       await api?.close();
+      await worker?.close();
       await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
       process.exit(0);

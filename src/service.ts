@@ -11,7 +11,9 @@ import { createConversationStore } from './conversations/store.js';
 import { createHandoffQueue, type HandoffQueue } from './handoff/queue.js';
 import { createKeys } from './keys.js';
 import { createPipeline, MAX_BOT_HOPS, type Pipeline } from './pipeline/process-message.js';
+import { createProviders } from './providers/index.js';
 import { createToolzzClient } from './toolzz/client.js';
+import { createHandoffWorker, type HandoffWorker } from '../workers/handoff.worker.js';
 
 export interface ApiService {
   app: express.Express;
@@ -69,4 +71,21 @@ export function createApiService(config: Config, deps: { redis: Redis; logger: L
     },
   };
   return service;
+}
+
+/**
+ * Wires the handoff worker: the three adapters on one HTTP agent, on a connected Redis.
+ * The worker opens its own blocking connections (from `config.redisUrl`); `redis` serves the
+ * record and conversation writes. The caller owns `redis`.
+ */
+export function createWorkerService(config: Config, deps: { redis: Redis; logger: Logger; http?: Agent }): HandoffWorker & { close(graceMs?: number): Promise<void> } {
+  const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000 });
+  const handoffWorker = createHandoffWorker({ config, redis: deps.redis, providers: createProviders(config, http), logger: deps.logger });
+  return {
+    ...handoffWorker,
+    async close(graceMs?: number) {
+      await handoffWorker.close(graceMs);
+      if (!deps.http) await http.close();
+    },
+  };
 }

@@ -27,6 +27,11 @@ const MAX_MESSAGE_CHARS = 500;
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
+function isTimeout(error: unknown): boolean {
+  // AbortSignal.timeout() rejects with a DOMException named TimeoutError.
+  return (error instanceof Error || error instanceof DOMException) && error.name === 'TimeoutError';
+}
+
 /** `Retry-After` in seconds or as an HTTP date, in ms from now; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
   const header = Array.isArray(value) ? value[0] : value;
@@ -92,18 +97,12 @@ export async function requestJson<T>(dispatcher: Dispatcher, req: JsonRequest<T>
   let response: Dispatcher.ResponseData;
   let text: string;
   try {
-    response = await request(req.url, {
-      dispatcher,
-      method: req.method,
-      headers,
-      body: payload,
-      headersTimeout: req.timeoutMs,
-      bodyTimeout: req.timeoutMs,
-    });
+    // One deadline for the whole exchange (undici's own header/body timers have ~1 s resolution).
+    response = await request(req.url, { dispatcher, method: req.method, headers, body: payload, signal: AbortSignal.timeout(req.timeoutMs) });
     text = await readText(response.body);
   } catch (error) {
     const code = errorCode(error) ?? 'UNKNOWN';
-    if (TIMEOUTS.has(code)) {
+    if (isTimeout(error) || TIMEOUTS.has(code)) {
       return Promise.reject(
         new UpstreamError(`${req.service}_timeout`, 'timeout', `${req.service} did not answer within ${req.timeoutMs} ms`, {
           retryable: true,

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
  * Injected with {@link Emulator.inject}; each request consumes one.
  */
 export interface Fault {
-  /** Answer this status (and `body`, `headers`) without applying the request. */
+  /** Answer this status (and `body`, `headers`) without applying the request, or after applying it with `apply: true`. */
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
@@ -15,8 +15,9 @@ export interface Fault {
   delayMs?: number;
   /** Apply the request at once, then wait this long before answering (the "applied but timed out" case). */
   applyThenDelayMs?: number;
-  /** Close the connection without answering; `apply: true` applies the request first. */
+  /** Close the connection without answering. */
   destroy?: boolean;
+  /** With `destroy` or `status`: apply the request first (it took effect, the answer is lost or wrong). */
   apply?: boolean;
   /** Answer 200 with this raw text (a malformed body). */
   rawBody?: string;
@@ -251,7 +252,7 @@ export class Emulator extends EventEmitter {
       this.record(entry);
       return send(res, denied);
     }
-    if (fault?.status !== undefined) {
+    if (fault?.status !== undefined && !fault.apply) {
       entry.status = fault.status;
       this.record(entry);
       return send(res, { status: fault.status, body: fault.body ?? { message: `injected ${fault.status}` }, headers: fault.headers });
@@ -269,6 +270,9 @@ export class Emulator extends EventEmitter {
     if (fault?.destroy) {
       req.socket.destroy();
       return;
+    }
+    if (fault?.status !== undefined) {
+      return send(res, { status: fault.status, body: fault.body ?? { message: `injected ${fault.status}` }, headers: fault.headers });
     }
     if (fault?.applyThenDelayMs) await sleep(fault.applyThenDelayMs);
     if (fault?.rawBody !== undefined) return send(res, { status: 200, body: fault.rawBody });

@@ -70,6 +70,11 @@ export interface MehubEmulatorOptions {
   attendantChannels?: Map<number, Set<string>>;
   /** When non-empty, only these destination channels exist (others answer 404); empty = any. */
   knownChannels?: Iterable<string>;
+  /**
+   * Sandbox mode: a lookup of an unknown contact's open chats creates one first, as if the
+   * customer's WhatsApp chat had reached MeHub (the demo and `npm run sandbox` use it).
+   */
+  autoCreateChats?: boolean;
 }
 
 export const MEHUB_DEFAULT_CHANNEL = 'origin0channel01';
@@ -230,6 +235,10 @@ export class MehubEmulator extends Emulator {
   }
 
   private list(query: URLSearchParams): RouteResult {
+    const contactQuery = query.get('contact');
+    if (this.options.autoCreateChats && contactQuery && /^\d{10,15}$/.test(contactQuery) && !query.get('channel')) {
+      if (!this.sorted().some((chat) => chat.contact.phone === contactQuery && chat.is_open)) this.addChat({ phone: contactQuery });
+    }
     const page = queryInteger(query.get('page')) ?? 1;
     const perPageAsked = queryInteger(query.get('per_page')) ?? PER_PAGE_DEFAULT;
     if (!(page >= 1)) return fail(422, 'O campo page deve ser um número inteiro maior que zero.');

@@ -48,6 +48,8 @@ export interface SuperagentesEmulatorOptions {
   token?: string;
   /** Shape of the list answer: `{"data":[…]}` (default) or a bare array — SPEC §5 allows both. */
   listShape?: 'array' | 'data';
+  /** Sandbox mode: a lookup of a customer without an open conversation creates one first. */
+  autoCreateConversations?: boolean;
 }
 
 export const SUPERAGENTES_CHANNELS: readonly SuperagentesChannel[] = ['whatsapp', 'website', 'telegram', 'email', 'api'];
@@ -65,6 +67,7 @@ const invalid = (message: string): RouteResult => ({ status: 400, body: { messag
  */
 export class SuperagentesEmulator extends Emulator {
   listShape: 'array' | 'data';
+  autoCreateConversations: boolean;
   private readonly initialListShape: 'array' | 'data';
   private readonly byId = new Map<string, SuperagentesConversation>();
   /** Membership id → user. Empty = any assignee id is accepted (a user is invented). */
@@ -100,6 +103,7 @@ export class SuperagentesEmulator extends Emulator {
       bearerAuth(options.token, { status: 401, body: { message: 'Token de autenticação inválido' } }),
     );
     this.listShape = options.listShape ?? 'data';
+    this.autoCreateConversations = options.autoCreateConversations ?? false;
     this.initialListShape = this.listShape;
   }
 
@@ -174,6 +178,10 @@ export class SuperagentesEmulator extends Emulator {
 
   private list(query: URLSearchParams): RouteResult {
     const externalId = query.get('channelExternalId') || undefined;
+    if (this.autoCreateConversations && externalId && ![...this.byId.values()].some((c) => c.channelExternalId === externalId && c.status !== 'RESOLVED')) {
+      // Sandbox mode: the customer's conversation exists as soon as someone looks for it.
+      this.addConversation({ channelExternalId: externalId });
+    }
     const data = [...this.byId.values()].filter((c) => externalId === undefined || c.channelExternalId === externalId);
     return { status: 200, body: this.listShape === 'array' ? data : { data } };
   }

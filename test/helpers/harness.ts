@@ -4,8 +4,13 @@ import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedis, waitForRedis } from '../../src/redis.js';
-import { createApiService, type ApiService } from '../../src/service.js';
+import { createApiService, createWorkerService, type ApiService } from '../../src/service.js';
+import { BrpexEmulator } from '../../src/sandbox/brpex.js';
+import { MehubEmulator } from '../../src/sandbox/mehub.js';
+import { SuperagentesEmulator } from '../../src/sandbox/superagentes.js';
 import { ToolzzEmulator } from '../../src/sandbox/toolzz.js';
+import { readRecord, type HandoffRecord } from '../../src/handoff/records.js';
+import { createKeys } from '../../src/keys.js';
 import { deletePrefix, uniquePrefix } from './keys.js';
 import { signedHeaders } from './sign.js';
 
@@ -14,6 +19,10 @@ export const VENDAS_TOKEN = 'vendas-webhook-token-abcdef';
 export const APP_TOKEN = 'app-webhook-token-123456';
 export const SITE_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 export const BOT_ID = '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+export const MEHUB_TOKEN = 'mehub-token-abcdef';
+export const SUPERAGENTES_TOKEN = 'superagentes-token-abcdef';
+export const BRPEX_TOKEN = 'brpex-channel-token';
+export const MEHUB_DESTINATION = 'xyz789abc123def4';
 export const SITE_BOT_ID = '0f8e2a8c-3b4d-4c5e-9f60-718293a4b5c6';
 
 /** The three example channels of SPEC §2, one per platform and auth mode. */
@@ -22,18 +31,18 @@ export function defaultChannels(): Record<string, unknown> {
     vendas: {
       auth: { token: VENDAS_TOKEN },
       bot: { id: BOT_ID },
-      handoff: { provider: 'mehub', channel: 'xyz789abc123def4', attendant: 8, token: 'mehub-token' },
+      handoff: { provider: 'mehub', channel: MEHUB_DESTINATION, attendant: 8 },
     },
     site: {
       auth: { signingSecret: SITE_SECRET },
       bot: { id: SITE_BOT_ID },
-      handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: 'brpex-channel-token' },
+      handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: BRPEX_TOKEN },
     },
     app: {
       auth: { token: APP_TOKEN },
       bot: { id: '1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d' },
       humanTtlMinutes: 0.05,
-      handoff: { provider: 'superagentes', assigneeIds: ['member-1'], token: 'superagentes-token' },
+      handoff: { provider: 'superagentes', assigneeIds: ['member-1'] },
     },
   };
 }
@@ -45,6 +54,8 @@ export interface HarnessOptions {
   file?: Record<string, unknown>;
   toolzzTimeoutMs?: number;
   redisUrl?: string;
+  /** Also run the handoff worker in this process. */
+  worker?: boolean;
 }
 
 export interface Reply {
@@ -69,12 +80,18 @@ export interface Harness {
   url: string;
   config: Config;
   toolzz: ToolzzEmulator;
+  brpex: BrpexEmulator;
+  mehub: MehubEmulator;
+  superagentes: SuperagentesEmulator;
   redis: Redis;
   api: ApiService;
+  worker?: ReturnType<typeof createWorkerService>;
   prefix: string;
   logs: LogCapture;
   /** POSTs a JSON body to `/webhooks/{channel}` with the channel's credentials. */
   send(channel: string, body: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer; auth?: boolean }): Promise<Reply>;
+  /** Resolves with the handoff record once it is no longer pending (polls with a deadline). */
+  settled(handoffId: string, timeoutMs?: number): Promise<HandoffRecord>;
   close(): Promise<void>;
 }
 
@@ -88,11 +105,21 @@ export function message(phone: string, text: string, extra: Record<string, unkno
 /** Starts a Toolzz emulator and the API on loopback ports, on the suite's Redis under a fresh prefix. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const toolzz = new ToolzzEmulator({ token: TOOLZZ_TOKEN });
-  await toolzz.start();
+  const brpex = new BrpexEmulator({ token: BRPEX_TOKEN });
+  const mehub = new MehubEmulator({ token: MEHUB_TOKEN });
+  const superagentes = new SuperagentesEmulator({ token: SUPERAGENTES_TOKEN });
+  await Promise.all([toolzz.start(), brpex.start(), mehub.start(), superagentes.start()]);
   const prefix = uniquePrefix();
   const config = parseConfig(
     {
       toolzz: { baseUrl: toolzz.url, token: TOOLZZ_TOKEN, timeoutMs: options.toolzzTimeoutMs ?? 2000 },
+      providers: {
+        brpex: { baseUrl: brpex.url, timeoutMs: 1000 },
+        mehub: { baseUrl: mehub.url, token: MEHUB_TOKEN, timeoutMs: 1000 },
+        superagentes: { baseUrl: superagentes.url, token: SUPERAGENTES_TOKEN, timeoutMs: 1000 },
+      },
+      retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 100 },
+      worker: { concurrency: 10, shutdownGraceMs: 2000 },
       redis: { keyPrefix: prefix },
       channels: options.channels ?? defaultChannels(),
       ...options.file,
@@ -105,6 +132,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logger = createLogger({ level: 'debug', destination: logs });
   const api = createApiService(config, { redis, logger });
   const url = await api.listen(0, '127.0.0.1');
+  const worker = options.worker ? createWorkerService(config, { redis, logger }) : undefined;
+  await worker?.worker.waitUntilReady();
+  const keys = createKeys(prefix);
 
   const credentials = (channel: string, raw: string): Record<string, string> => {
     const auth = (config.channels[channel]?.auth ?? {}) as { token?: string; signingSecret?: string };
@@ -117,8 +147,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     url,
     config,
     toolzz,
+    brpex,
+    mehub,
+    superagentes,
     redis,
     api,
+    worker,
     prefix,
     logs,
     async send(channel, body, opts = {}) {
@@ -138,9 +172,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       }
       return { status: response.status, body: parsed, headers: response.headers };
     },
+    async settled(handoffId, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const record = await readRecord(redis, keys, handoffId);
+        if (record && record.state !== 'pending') return record;
+        if (Date.now() > deadline) throw new Error(`handoff ${handoffId} still ${record?.state ?? 'missing'} after ${timeoutMs} ms (last error: ${record?.lastError})`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     async close() {
+      await worker?.close();
       await api.close();
-      await toolzz.close();
+      await Promise.all([toolzz.close(), brpex.close(), mehub.close(), superagentes.close()]);
       await deletePrefix(redis, prefix);
       await redis.quit();
     },

@@ -1,0 +1,100 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import type { HandoffJob } from './job.js';
+import { addCreateRecord, type HandoffState } from './records.js';
+
+// KEYS: 1 record. ARGV: 1 now (ISO).
+// Counts the try and tells the worker where the handoff stands.
+const START = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'pending' then return {state, redis.call('HGET', KEYS[1], 'lastError') or ''} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'lastAttemptAt', ARGV[1])
+return {'pending', tostring(attempts), redis.call('HGET', KEYS[1], 'sideEffect') or ''}
+`;
+
+// Ends a pending handoff once: record, indexes and (only if it still waits for this very
+// handoff) the conversation, atomically. Returns -1 if it had already ended.
+// KEYS: 1 record, 2 pending index, 3 final index, 4 conversation.
+// ARGV: 1 id, 2 final state, 3 finishedAt ISO, 4 score, 5 conversation state, 6 lastError ('' = keep), 7 now ms, 8 summary
+const FINISH = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return -1 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finishedAt', ARGV[3], 'summary', ARGV[8])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[6]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+if redis.call('HGET', KEYS[4], 'handoffId') == ARGV[1] and redis.call('HGET', KEYS[4], 'state') == 'handoff_pending' then
+  redis.call('HSET', KEYS[4], 'state', ARGV[5], 'updatedAt', ARGV[7])
+  return 1
+end
+return 0
+`;
+
+export type AttemptStart =
+  | { state: 'pending'; attempts: number; mayHaveApplied: boolean }
+  | { state: Exclude<HandoffState, 'pending'>; lastError: string | null };
+
+interface OutcomeRedis {
+  hoHandoffStart(key: string, now: string): Promise<string[]>;
+  hoHandoffFinish(...args: (string | number)[]): Promise<number>;
+}
+
+/** The worker's writes to a handoff record and its conversation. */
+export function createHandoffOutcomes(redis: Redis, keys: Keys) {
+  if (!('hoHandoffStart' in redis)) {
+    redis.defineCommand('hoHandoffStart', { numberOfKeys: 1, lua: START });
+    redis.defineCommand('hoHandoffFinish', { numberOfKeys: 4, lua: FINISH });
+  }
+  const scripted = redis as unknown as OutcomeRedis;
+
+  return {
+    /** Counts a try; recreates the record if it is missing (a job added by hand, an expired record). */
+    async startAttempt(job: HandoffJob): Promise<AttemptStart> {
+      let reply = await scripted.hoHandoffStart(keys.handoff(job.handoffId), new Date().toISOString());
+      if (reply[0] === 'missing') {
+        const multi = redis.multi();
+        addCreateRecord(multi, keys, job);
+        await multi.exec();
+        reply = await scripted.hoHandoffStart(keys.handoff(job.handoffId), new Date().toISOString());
+      }
+      if (reply[0] === 'pending') return { state: 'pending', attempts: Number(reply[1]), mayHaveApplied: reply[2] === '1' };
+      return { state: reply[0] === 'done' ? 'done' : 'failed', lastError: reply[1] || null };
+    },
+
+    /** Persisted before the request that changes the platform, so any later try knows. */
+    async markSideEffect(handoffId: string): Promise<void> {
+      await redis.hset(keys.handoff(handoffId), 'sideEffect', '1');
+    },
+
+    async recordError(handoffId: string, message: string): Promise<void> {
+      await redis.hset(keys.handoff(handoffId), 'lastError', message);
+    },
+
+    /**
+     * Ends the handoff: `done` moves the conversation to `human`, `failed` to
+     * `handoff_failed` (the next message goes to the bot) — only if the conversation still
+     * waits for this handoff. Returns false if the handoff had already ended.
+     */
+    async finish(job: HandoffJob, outcome: 'done' | 'failed', detail: { lastError?: string; summary?: string }): Promise<boolean> {
+      const now = Date.now();
+      const result = await scripted.hoHandoffFinish(
+        keys.handoff(job.handoffId),
+        keys.handoffIndex('pending'),
+        keys.handoffIndex(outcome),
+        keys.conversation(job.channel, job.phone),
+        job.handoffId,
+        outcome,
+        new Date(now).toISOString(),
+        now,
+        outcome === 'done' ? 'human' : 'handoff_failed',
+        detail.lastError ?? '',
+        now,
+        detail.summary ?? '',
+      );
+      return result !== -1;
+    },
+  };
+}
+
+export type HandoffOutcomes = ReturnType<typeof createHandoffOutcomes>;

@@ -1,0 +1,65 @@
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import { UpstreamError } from '../errors.js';
+import { renderNote } from '../handoff/note.js';
+import { requestJson } from '../http/request.js';
+import { joinUrl } from '../http/url.js';
+import type { HandoffProvider } from './types.js';
+
+const conversationSchema = z.object({ id: z.string().min(1), status: z.string().nullish(), updatedAt: z.string().nullish() });
+/** SPEC §5: an array of conversations, or an object whose `data` is that array. */
+const listSchema = z.union([z.array(conversationSchema), z.object({ data: z.array(conversationSchema) })]).transform((v) => (Array.isArray(v) ? v : v.data));
+const updatedSchema = z.object({ id: z.string().optional() }).loose();
+
+const updatedAt = (c: { updatedAt?: string | null }) => {
+  const time = c.updatedAt ? Date.parse(c.updatedAt) : NaN;
+  return Number.isNaN(time) ? -Infinity : time;
+};
+
+/**
+ * SuperAgentes: the conversation id (the `superagentesConversationId` hint, else the newest
+ * not-`RESOLVED` conversation of `channelExternalId = phone`), then
+ * `PATCH /api/conversations/{id}` with priority, assignees and title. The PATCH sets the
+ * same fields every time, so repeating it is harmless. The bulk
+ * `/api/conversations/update-status` is never used here: without a filter it changes every
+ * conversation of the workspace.
+ */
+export function createSuperagentesProvider(options: { baseUrl: string; token?: string; timeoutMs: number; http: Dispatcher }): HandoffProvider {
+  const { http, timeoutMs } = options;
+  return {
+    name: 'superagentes',
+    async perform({ job, settings, beforeSideEffect }) {
+      if (settings.provider !== 'superagentes') throw new Error('superagentes provider used for another platform');
+      const token = settings.token ?? options.token;
+      if (!token) throw new UpstreamError('superagentes_no_token', 'http_status', 'no SuperAgentes token configured', { retryable: false });
+      const headers = { authorization: `Bearer ${token}` };
+
+      let id = job.externalIds.superagentesConversationId;
+      if (!id) {
+        const url = joinUrl(options.baseUrl, '/api/conversations');
+        url.searchParams.set('channelExternalId', job.phone);
+        const { data } = await requestJson(http, { service: 'superagentes', method: 'GET', url, headers, timeoutMs, schema: listSchema });
+        const newest = data.filter((c) => c.status !== 'RESOLVED').sort((a, b) => updatedAt(b) - updatedAt(a))[0];
+        if (!newest) {
+          throw new UpstreamError('no_conversation', 'not_found', `SuperAgentes has no open conversation for ${job.phone}`, { retryable: false });
+        }
+        id = newest.id;
+      }
+
+      const body: Record<string, unknown> = { priority: settings.priority };
+      if (settings.assigneeIds) body.assigneeIds = settings.assigneeIds;
+      if (settings.title) body.title = renderNote(settings.title, job);
+      await beforeSideEffect();
+      await requestJson(http, {
+        service: 'superagentes',
+        method: 'PATCH',
+        url: joinUrl(options.baseUrl, `/api/conversations/${encodeURIComponent(id)}`),
+        headers,
+        body,
+        timeoutMs,
+        schema: updatedSchema,
+      });
+      return { summary: `conversation ${id} set to ${settings.priority}${settings.assigneeIds ? ` for ${settings.assigneeIds.join(', ')}` : ''}` };
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { Logger } from 'pino';
+import type { HandoffSettings, ProviderName } from '../config.js';
+import type { HandoffJob } from '../handoff/job.js';
+
+/** One try at performing a handoff on a platform. */
+export interface HandoffAttempt {
+  job: HandoffJob;
+  /** The channel's `handoff` block (provider-specific settings and token). */
+  settings: HandoffSettings;
+  /**
+   * True when an earlier try may already have changed the platform: it sent the changing
+   * request and then timed out, lost the connection, got a 5xx, or its worker died.
+   */
+  mayHaveApplied: boolean;
+  /**
+   * Must be awaited right before the request that changes the platform; it is persisted, so
+   * even a worker killed mid-request leaves the next try knowing `mayHaveApplied`.
+   */
+  beforeSideEffect(): Promise<void>;
+  log: Logger;
+}
+
+export interface HandoffOutcome {
+  /** What happened, for the log and the record: "chat abc transferred to xyz (new chat def)". */
+  summary: string;
+}
+
+/**
+ * One adapter per helpdesk platform, all with the same contract: resolve on success; reject
+ * with an UpstreamError whose `retryable` says whether another try may succeed.
+ */
+export interface HandoffProvider {
+  readonly name: ProviderName;
+  perform(attempt: HandoffAttempt): Promise<HandoffOutcome>;
+}
