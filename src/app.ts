@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
+import type { Metrics } from './observability/metrics.js';
 import { requestLog } from './observability/request-log.js';
 import type { Pipeline } from './pipeline/process-message.js';
 import { createWebhookRouter } from './webhook/route.js';
@@ -10,9 +11,11 @@ import { createWebhookRouter } from './webhook/route.js';
 export interface AppDeps {
   config: Config;
   redis: Redis;
-  pipeline: Pipeline;
   logger: Logger;
-  /** Extra routers mounted before the 404 handler (metrics, admin). */
+  /** Absent in a worker-only process, which serves only the operational endpoints. */
+  pipeline?: Pipeline;
+  metrics?: Metrics;
+  /** Extra routers mounted before the 404 handler (admin). */
   routers?: express.Router[];
 }
 
@@ -46,7 +49,17 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
 
-  app.use(createWebhookRouter({ config: deps.config, pipeline: deps.pipeline }));
+  if (deps.metrics) app.use(deps.metrics.router());
+  if (deps.pipeline) {
+    const metrics = deps.metrics;
+    if (metrics) {
+      app.use('/webhooks', (_req, res, next) => {
+        res.on('finish', () => metrics.webhookRequest((res.locals.channel as string | undefined) ?? 'unknown', res.statusCode));
+        next();
+      });
+    }
+    app.use(createWebhookRouter({ config: deps.config, pipeline: deps.pipeline }));
+  }
   for (const router of deps.routers ?? []) app.use(router);
 
   app.use((_req, res) => {
@@ -54,7 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // Every failure answers JSON; never a stack trace to a caller.
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const known = error instanceof AppError ? error : bodyParserError(error);
     const log: Logger = res.locals.log ?? deps.logger;
     if (res.headersSent) {
@@ -72,11 +85,15 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(503).json({ error: known.code === 'conversation_busy' ? 'conversation_busy' : 'unavailable' });
       return;
     }
+    if (known.httpStatus >= 500) log.error({ err: known.cause ?? known, code: known.code }, known.message);
     if (known.code === 'invalid_request') {
-      res.status(400).json({ error: 'invalid_request', issues: [{ path: '', message: known.message }] });
+      res.status(400).json({ error: 'invalid_request', issues: known.issues ?? [{ path: '', message: known.message }] });
       return;
     }
-    res.status(known.httpStatus).json({ error: known.code });
+    // 4xx from operator actions say what to do; the webhook's answers are exactly the contract's.
+    const body: Record<string, unknown> = { error: known.code };
+    if (req.path.startsWith('/admin/') && known.httpStatus === 409) body.message = known.message;
+    res.status(known.httpStatus).json(body);
   });
   return app;
 }

@@ -7,13 +7,16 @@ export class AppError extends Error {
     readonly code: string,
     message: string,
     readonly httpStatus: number,
-    options: { cause?: unknown; retryable?: boolean } = {},
+    options: { cause?: unknown; retryable?: boolean; issues?: { path: string; message: string }[] } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.retryable = options.retryable ?? false;
+    this.issues = options.issues;
   }
   readonly retryable: boolean;
+  /** For `invalid_request`: what was wrong, by path (the 400 body's `issues`). */
+  readonly issues: { path: string; message: string }[] | undefined;
 }
 
 /** Why an upstream HTTP call failed; decides retries (see {@link classifyStatus}). */

@@ -1,21 +1,29 @@
 import { loadConfig, ConfigError, type Config } from './config.js';
+import { createHandoffQueue } from './handoff/queue.js';
+import { createKeys } from './keys.js';
 import { createLogger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
 import { createRedis, waitForRedis } from './redis.js';
-import { createApiService, createWorkerService, type ApiService } from './service.js';
+import { createApiService, createOpsService, createWorkerService, type HttpService, type WorkerService } from './service.js';
 
+/**
+ * Entrypoint. `--role=all` (default, `npm start`): API and worker in one process;
+ * `--role=api` / `--role=worker`: either alone (`npm run start:api` / `start:worker`), any
+ * number of each on one Redis. A worker-only process serves /healthz, /readyz and /metrics
+ * on WORKER_PORT when it is set.
+ */
 type Role = 'all' | 'api' | 'worker';
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
 
 function roleFromArgs(argv: readonly string[]): Role {
   const arg = argv.find((a) => a.startsWith('--role='));
   const role = arg ? arg.slice('--role='.length) : 'all';
   if (role === 'all' || role === 'api' || role === 'worker') return role;
-  process.stderr.write(`unknown --role=${role} (use all, api or worker)\n`);
-  process.exit(2);
-}
-
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
+  fail(`unknown --role=${role} (use all, api or worker)`);
 }
 
 async function main(): Promise<void> {
@@ -27,26 +35,51 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
+  const workerPort = process.env.WORKER_PORT ? Number(process.env.WORKER_PORT) : undefined;
+  if (workerPort !== undefined && !(Number.isInteger(workerPort) && workerPort >= 0 && workerPort <= 65535)) {
+    fail('invalid configuration (environment):\n  WORKER_PORT: must be a port number (0-65535)');
+  }
+
   const logger = createLogger({ level: config.logLevel });
   const redis = createRedis(config.redisUrl);
+  redis.on('error', () => undefined); // reported below (start-up) or by the readiness check
   try {
     await waitForRedis(redis, config.redisUrl, 10_000);
   } catch (error) {
     redis.disconnect();
     fail((error as Error).message);
   }
-  redis.on('error', (error: Error) => logger.warn({ err: { message: error.message } }, 'redis connection error'));
+  let redisDown = false;
+  redis.on('error', (error: Error) => {
+    if (!redisDown) logger.error({ err: { message: error.message } }, 'lost the Redis connection; answering 503 until it is back');
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) logger.info('Redis connection back');
+    redisDown = false;
+  });
 
-  let api: ApiService | undefined;
+  let http: HttpService | undefined;
+  let worker: WorkerService | undefined;
+  let closeQueue: (() => Promise<void>) | undefined;
   if (role !== 'worker') {
-    api = createApiService(config, { redis, logger });
+    const api = createApiService(config, { redis, logger });
     const url = await api.listen(config.port);
     logger.info({ url, role, channels: Object.keys(config.channels) }, 'API listening');
+    http = api;
+    if (role === 'all') worker = createWorkerService(config, { redis, logger, metrics: api.metrics });
+  } else {
+    const queue = createHandoffQueue({ connection: redis, keys: createKeys(config.redis.keyPrefix), retry: config.retry });
+    closeQueue = () => queue.close();
+    const metrics = createMetrics({ queue: queue.queue });
+    worker = createWorkerService(config, { redis, logger, metrics });
+    if (workerPort !== undefined) {
+      http = createOpsService(config, { redis, logger, metrics });
+      const url = await http.listen(workerPort);
+      logger.info({ url }, 'worker health and metrics endpoints listening');
+    }
   }
-
-  let worker: ReturnType<typeof createWorkerService> | undefined;
-  if (role !== 'api') {
-    worker = createWorkerService(config, { redis, logger });
+  if (worker) {
     await worker.worker.waitUntilReady();
     logger.info({ role, concurrency: config.worker.concurrency }, 'handoff worker running');
   }
@@ -55,16 +88,16 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal }, 'shutting down: no new requests; finishing in-flight requests and active jobs');
     const forced = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, 30_000);
+    }, config.worker.shutdownGraceMs + 15_000);
     forced.unref();
     try {
-      // Stop taking requests first (in-flight ones finish), then let active jobs finish.
-      await api?.close();
+      await http?.close();
       await worker?.close();
+      await closeQueue?.();
       await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
       process.exit(0);

@@ -215,6 +215,19 @@ export function createConversationStore(options: ConversationStoreOptions) {
       }
     },
 
+    /**
+     * Takes the conversation's turn without a message (operator actions), waiting until
+     * `deadline`; null if the wait ran out. Give it back with `commit`.
+     */
+    async acquire(ref: ConversationRef, deadline: number): Promise<{ lock: ConversationLock; conversation: Conversation } | null> {
+      const lock: ConversationLock = { token: randomUUID(), ref };
+      // The poll script joins the queue when the token is not in it yet.
+      const conversation = await this.waitTurn(lock, deadline);
+      if (conversation) return { lock, conversation };
+      await guarded(redis.multi().lrem(keys.lockQueue(ref.channel, ref.phone), 1, lock.token).hdel(keys.lockLeases(ref.channel, ref.phone), lock.token).exec());
+      return null;
+    },
+
     /** Renews the lease of a lock we hold; false if it was lost. */
     async heartbeat(lock: ConversationLock): Promise<boolean> {
       const [queue, leases] = lockKeys(lock.ref);

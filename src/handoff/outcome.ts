@@ -31,6 +31,16 @@ end
 return 0
 `;
 
+// Re-opens a failed handoff for another round of tries (admin retry).
+// KEYS: 1 record, 2 failed index, 3 pending index. ARGV: 1 id, 2 score.
+const REOPEN = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'finishedAt', '', 'sideEffect', '')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 1
+`;
+
 export type AttemptStart =
   | { state: 'pending'; attempts: number; mayHaveApplied: boolean }
   | { state: Exclude<HandoffState, 'pending'>; lastError: string | null };
@@ -38,6 +48,7 @@ export type AttemptStart =
 interface OutcomeRedis {
   hoHandoffStart(key: string, now: string): Promise<string[]>;
   hoHandoffFinish(...args: (string | number)[]): Promise<number>;
+  hoHandoffReopen(...args: (string | number)[]): Promise<number>;
 }
 
 /** The worker's writes to a handoff record and its conversation. */
@@ -45,6 +56,7 @@ export function createHandoffOutcomes(redis: Redis, keys: Keys) {
   if (!('hoHandoffStart' in redis)) {
     redis.defineCommand('hoHandoffStart', { numberOfKeys: 1, lua: START });
     redis.defineCommand('hoHandoffFinish', { numberOfKeys: 4, lua: FINISH });
+    redis.defineCommand('hoHandoffReopen', { numberOfKeys: 3, lua: REOPEN });
   }
   const scripted = redis as unknown as OutcomeRedis;
 
@@ -69,6 +81,12 @@ export function createHandoffOutcomes(redis: Redis, keys: Keys) {
 
     async recordError(handoffId: string, message: string): Promise<void> {
       await redis.hset(keys.handoff(handoffId), 'lastError', message);
+    },
+
+    /** failed → pending (admin retry); false if the handoff was not failed. */
+    async reopen(handoffId: string): Promise<boolean> {
+      const reopened = await scripted.hoHandoffReopen(keys.handoff(handoffId), keys.handoffIndex('failed'), keys.handoffIndex('pending'), handoffId, Date.now());
+      return reopened === 1;
     },
 
     /**

@@ -140,6 +140,18 @@ export class Emulator extends EventEmitter {
     return {};
   }
 
+  /** Resolves when the next request (whose path matches) arrives, before it is handled. */
+  nextArrival(path?: RegExp): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (arrival: { path: string }) => {
+        if (path && !path.test(arrival.path)) return;
+        this.off('arrival', check);
+        resolve();
+      };
+      this.on('arrival', check);
+    });
+  }
+
   /** Recorded requests to `route` (all routes when omitted). */
   calls(route?: string, filter: (r: RecordedRequest) => boolean = () => true): RecordedRequest[] {
     return this.requests.filter((r) => (route === undefined || r.route === route) && filter(r));
@@ -208,6 +220,7 @@ export class Emulator extends EventEmitter {
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator');
     const text = await readBody(req);
+    this.emit('arrival', { method: req.method, path: url.pathname });
     if (url.pathname.startsWith('/__sandbox/')) return this.control(url, req.method ?? 'GET', text, res);
 
     const method = req.method ?? 'GET';

@@ -56,6 +56,8 @@ export interface HarnessOptions {
   redisUrl?: string;
   /** Also run the handoff worker in this process. */
   worker?: boolean;
+  /** ADMIN_TOKEN (the admin API answers 404 without one). */
+  adminToken?: string;
 }
 
 export interface Reply {
@@ -124,7 +126,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       channels: options.channels ?? defaultChannels(),
       ...options.file,
     },
-    { REDIS_URL: options.redisUrl ?? inject('redisUrl'), LOG_LEVEL: 'info' },
+    { REDIS_URL: options.redisUrl ?? inject('redisUrl'), LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken },
   );
   const redis = createRedis(config.redisUrl);
   await waitForRedis(redis, config.redisUrl, 5_000);
@@ -132,7 +134,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logger = createLogger({ level: 'debug', destination: logs });
   const api = createApiService(config, { redis, logger });
   const url = await api.listen(0, '127.0.0.1');
-  const worker = options.worker ? createWorkerService(config, { redis, logger }) : undefined;
+  const worker = options.worker ? createWorkerService(config, { redis, logger, metrics: api.metrics }) : undefined;
   await worker?.worker.waitUntilReady();
   const keys = createKeys(prefix);
 
