@@ -100,7 +100,7 @@ async function main(): Promise<void> {
       await closeQueue?.();
       await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
-      process.exit(0);
+      logger.flush(() => process.exit(0));
     } catch (error) {
       logger.error({ err: error }, 'error while shutting down');
       process.exit(1);

@@ -14,6 +14,7 @@ import { createKeys } from './keys.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createPipeline, MAX_BOT_HOPS, type Pipeline } from './pipeline/process-message.js';
 import { createProviders } from './providers/index.js';
+import { MAX_RESPONSE_BYTES } from './http/request.js';
 import { createToolzzClient } from './toolzz/client.js';
 import { createHandoffWorker, type HandoffWorker } from '../workers/handoff.worker.js';
 
@@ -81,8 +82,13 @@ export interface ServiceDeps {
  */
 export function createApiService(config: Config, deps: ServiceDeps): ApiService {
   const keys = createKeys(config.redis.keyPrefix);
-  const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
-  const handoffs = createHandoffQueue({ connection: deps.redis, keys, retry: config.retry });
+  const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, maxResponseSize: MAX_RESPONSE_BYTES });
+  // BullMQ defines dozens of scripts on its connection, and ioredis copies every script of a
+  // connection into each MULTI it builds: the queue gets a connection of its own.
+  const queueRedis = deps.redis.duplicate();
+  queueRedis.on('error', () => undefined); // the request-path connection reports outages
+  queueRedis.connect().catch(() => undefined);
+  const handoffs = createHandoffQueue({ connection: queueRedis, keys, retry: config.retry });
   const metrics = deps.metrics ?? createMetrics({ queue: handoffs.queue });
   const store = createConversationStore({
     redis: deps.redis,
@@ -104,6 +110,7 @@ export function createApiService(config: Config, deps: ServiceDeps): ApiService 
     async close() {
       await closeHttp();
       await handoffs.close();
+      await queueRedis.quit().catch(() => queueRedis.disconnect());
       if (!deps.http) await http.close();
     },
   });
@@ -119,7 +126,7 @@ export interface WorkerService extends HandoffWorker {
  * record and conversation writes. The caller owns `redis`.
  */
 export function createWorkerService(config: Config, deps: ServiceDeps): WorkerService {
-  const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000 });
+  const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000, maxResponseSize: MAX_RESPONSE_BYTES });
   const handoffWorker = createHandoffWorker({
     config,
     redis: deps.redis,

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { bearerToken, constantTimeEqual } from '../webhook/auth.js';
+import { bearerToken, secretMatcher } from '../webhook/auth.js';
 
 /**
  * Guards everything under /admin: 404 when no ADMIN_TOKEN is configured (the admin API does
@@ -7,6 +7,7 @@ import { bearerToken, constantTimeEqual } from '../webhook/auth.js';
  * with ADMIN_TOKEN as the password, so the queue dashboard can be opened in a browser.
  */
 export function adminAuth(adminToken: string | undefined) {
+  const matches = adminToken ? secretMatcher(adminToken) : () => false;
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!adminToken) {
       res.status(404).json({ error: 'not_found' });
@@ -18,7 +19,7 @@ export function adminAuth(adminToken: string | undefined) {
       const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
       presented = decoded.slice(decoded.indexOf(':') + 1);
     }
-    if (presented === null || !constantTimeEqual(presented, adminToken)) {
+    if (presented === null || !matches(presented)) {
       if (req.path.startsWith('/queues')) res.setHeader('www-authenticate', 'Basic realm="handoff-orchestrator admin", charset="UTF-8"');
       res.status(401).json({ error: 'unauthorized' });
       return;

@@ -100,11 +100,24 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 4)
 return 1
 `;
 
-// Deletes the in-progress marker only if it is still ours to delete (not a finished record).
-// KEYS: 1 message record. ARGV: 1 marker.
-const DROP_MARKER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+// Ends a message's turn in one call: write the conversation, record the answer (or drop the
+// in-progress marker so the channel's retry runs again), and leave the queue.
+// KEYS: 1 conversation, 2 message record, 3 lock queue, 4 lock leases.
+// ARGV: 1 token, 2 release ('1'/'0'), 3 conversation ttl ms ('' = keep), 4 record action
+// ('set', 'drop' or ''), 5 record value, 6 record ttl ms, 7 in-progress marker, 8… field/value pairs.
+const FINISH = `
+if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if ARGV[4] == 'set' then
+  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+elseif ARGV[4] == 'drop' and redis.call('GET', KEYS[2]) == ARGV[7] then
+  redis.call('DEL', KEYS[2])
+end
+if ARGV[2] == '1' then
+  redis.call('LREM', KEYS[3], 1, ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
+return 1
 `;
 
 type ScriptReply = [string, (string[] | string)?];
@@ -112,7 +125,7 @@ interface ScriptedRedis {
   hoBegin(...args: (string | number)[]): Promise<ScriptReply>;
   hoPoll(...args: (string | number)[]): Promise<ScriptReply>;
   hoHeartbeat(...args: (string | number)[]): Promise<number>;
-  hoDropMarker(...args: (string | number)[]): Promise<number>;
+  hoFinish(...args: (string | number)[]): Promise<number>;
 }
 
 /** Any Redis failure on the request path becomes a 503 `unavailable`, never a 500. */
@@ -154,8 +167,8 @@ export interface ConversationStoreOptions {
  * Conversation state, message de-duplication and the per-conversation FIFO lock, in Redis.
  *
  * The common path costs two round trips: `begin` (one Lua script: claim the messageId,
- * join the conversation's queue, read the state) and `commit` (one MULTI: write the state,
- * record the answer, leave the queue).
+ * join the conversation's queue, read the state) and `commit` (one Lua script: write the
+ * state, record the answer, leave the queue).
  */
 export function createConversationStore(options: ConversationStoreOptions) {
   const { redis, keys } = options;
@@ -166,7 +179,7 @@ export function createConversationStore(options: ConversationStoreOptions) {
     redis.defineCommand('hoBegin', { numberOfKeys: 4, lua: BEGIN });
     redis.defineCommand('hoPoll', { numberOfKeys: 3, lua: POLL });
     redis.defineCommand('hoHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
-    redis.defineCommand('hoDropMarker', { numberOfKeys: 1, lua: DROP_MARKER });
+    redis.defineCommand('hoFinish', { numberOfKeys: 4, lua: FINISH });
   }
 
   const lockKeys = (ref: ConversationRef) =>
@@ -175,6 +188,29 @@ export function createConversationStore(options: ConversationStoreOptions) {
   function parseTurn(reply: ScriptReply, lock: ConversationLock): BeginResult {
     if (reply[0] === 'acquired') return { kind: 'acquired', lock, conversation: conversationFromHash((reply[1] as string[]) ?? []) };
     return { kind: 'queued', lock };
+  }
+
+  async function finish(
+    lock: ConversationLock,
+    options: { fields?: Partial<Conversation>; ttlMs?: number; record?: { action: 'set' | 'drop'; messageId: string; value: string }; release: boolean },
+  ): Promise<void> {
+    const [queue, leases, conversationKey] = lockKeys(lock.ref);
+    const args: (string | number)[] = [
+      conversationKey,
+      // Unused when there is no record action; any key of the conversation will do.
+      options.record ? keys.message(lock.ref.channel, options.record.messageId) : conversationKey,
+      queue,
+      leases,
+      lock.token,
+      options.release ? '1' : '0',
+      options.ttlMs === undefined ? '' : Math.ceil(options.ttlMs),
+      options.record?.action ?? '',
+      options.record?.value ?? '',
+      recordTtlMs,
+      IN_PROGRESS,
+    ];
+    if (options.fields) for (const [field, value] of Object.entries(conversationFields(options.fields))) args.push(field, value);
+    await guarded(scripted.hoFinish(...args));
   }
 
   function release(multi: ReturnType<Redis['multi']>, lock: ConversationLock): void {
@@ -234,20 +270,32 @@ export function createConversationStore(options: ConversationStoreOptions) {
       return (await guarded(scripted.hoHeartbeat(queue, leases, lock.token, leaseMs))) === 1;
     },
 
-    /** Writes the outcome of a message atomically (one MULTI) and, by default, gives the lock up. */
+    /**
+     * Writes the outcome of a message atomically and, by default, gives the lock up: one
+     * script call, or one MULTI when `extra` adds commands (the handoff record).
+     */
     async commit(lock: ConversationLock, commit: CommitOptions): Promise<void> {
-      const multi = redis.multi();
       const conversationKey = keys.conversation(lock.ref.channel, lock.ref.phone);
-      if (commit.conversation) {
-        multi.hset(conversationKey, conversationFields(commit.conversation));
-        if (commit.conversationTtlMs !== undefined) multi.pexpire(conversationKey, Math.ceil(commit.conversationTtlMs));
+      if (commit.extra) {
+        const multi = redis.multi();
+        if (commit.conversation) {
+          multi.hset(conversationKey, conversationFields(commit.conversation));
+          if (commit.conversationTtlMs !== undefined) multi.pexpire(conversationKey, Math.ceil(commit.conversationTtlMs));
+        }
+        if (commit.record) {
+          multi.set(keys.message(lock.ref.channel, commit.record.messageId), JSON.stringify(commit.record.value), 'PX', recordTtlMs);
+        }
+        commit.extra(multi);
+        if (commit.release !== false) release(multi, lock);
+        await guarded(multi.exec().then(throwOnMultiError));
+        return;
       }
-      if (commit.record) {
-        multi.set(keys.message(lock.ref.channel, commit.record.messageId), JSON.stringify(commit.record.value), 'PX', recordTtlMs);
-      }
-      commit.extra?.(multi);
-      if (commit.release !== false) release(multi, lock);
-      await guarded(multi.exec().then(throwOnMultiError));
+      await finish(lock, {
+        fields: commit.conversation,
+        ttlMs: commit.conversation ? commit.conversationTtlMs : undefined,
+        record: commit.record ? { action: 'set', messageId: commit.record.messageId, value: JSON.stringify(commit.record.value) } : undefined,
+        release: commit.release !== false,
+      });
     },
 
     /**
@@ -255,20 +303,12 @@ export function createConversationStore(options: ConversationStoreOptions) {
      * handled normally, and leave the queue. `conversation` keeps what was learnt anyway.
      */
     async abort(lock: ConversationLock, messageId: string, conversation?: Partial<Conversation>, conversationTtlMs?: number): Promise<void> {
-      const multi = redis.multi();
-      if (conversation) {
-        const key = keys.conversation(lock.ref.channel, lock.ref.phone);
-        multi.hset(key, conversationFields(conversation));
-        if (conversationTtlMs !== undefined) multi.pexpire(key, Math.ceil(conversationTtlMs));
-      }
-      multi.hoDropMarker(keys.message(lock.ref.channel, messageId), IN_PROGRESS);
-      release(multi, lock);
-      await guarded(multi.exec().then(throwOnMultiError));
-    },
-
-    /** Forgets the in-progress marker of a message that never got a lock. */
-    async dropMarker(ref: ConversationRef, messageId: string): Promise<void> {
-      await guarded(scripted.hoDropMarker(keys.message(ref.channel, messageId), IN_PROGRESS));
+      await finish(lock, {
+        fields: conversation,
+        ttlMs: conversation ? conversationTtlMs : undefined,
+        record: { action: 'drop', messageId, value: '' },
+        release: true,
+      });
     },
 
     /** Reads a conversation (null if none is stored). */
@@ -280,12 +320,6 @@ export function createConversationStore(options: ConversationStoreOptions) {
 }
 
 export type ConversationStore = ReturnType<typeof createConversationStore>;
-
-declare module 'ioredis' {
-  interface ChainableCommander {
-    hoDropMarker(key: string, marker: string): ChainableCommander;
-  }
-}
 
 function throwOnMultiError(results: [Error | null, unknown][] | null): void {
   if (results === null) throw new Error('MULTI was discarded');

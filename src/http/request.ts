@@ -19,8 +19,11 @@ export interface JsonResponse<T> {
   data: T;
 }
 
-/** Bodies beyond this are not read into memory (the APIs here answer a few KiB). */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * Bodies beyond this are not read (the APIs here answer a few KiB); give it to the undici
+ * Agent as `maxResponseSize`.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const MAX_MESSAGE_CHARS = 500;
 
 // Codes undici (and Node's net) use for failures before the request could reach the server.
@@ -67,20 +70,6 @@ function upstreamMessageOf(text: string): string | undefined {
   return text.slice(0, MAX_MESSAGE_CHARS);
 }
 
-async function readText(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      body.destroy();
-      throw new Error(`response body larger than ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /**
  * One JSON call to an upstream API, with its time limit, and every failure turned into an
  * {@link UpstreamError} that says whether a retry may help and whether the call may have
@@ -99,9 +88,14 @@ export async function requestJson<T>(dispatcher: Dispatcher, req: JsonRequest<T>
   try {
     // One deadline for the whole exchange (undici's own header/body timers have ~1 s resolution).
     response = await request(req.url, { dispatcher, method: req.method, headers, body: payload, signal: AbortSignal.timeout(req.timeoutMs) });
-    text = await readText(response.body);
+    text = await response.body.text();
   } catch (error) {
     const code = errorCode(error) ?? 'UNKNOWN';
+    if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+      return Promise.reject(
+        new UpstreamError(`${req.service}_invalid_response`, 'invalid_response', `${req.service} answered a body over ${MAX_RESPONSE_BYTES} bytes`, { retryable: false, cause: error }),
+      );
+    }
     if (isTimeout(error) || TIMEOUTS.has(code)) {
       return Promise.reject(
         new UpstreamError(`${req.service}_timeout`, 'timeout', `${req.service} did not answer within ${req.timeoutMs} ms`, {

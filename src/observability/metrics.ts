@@ -20,6 +20,7 @@ export function createMetrics(options: { queue?: Queue } = {}) {
     labelNames: ['channel', 'status'] as const,
     registers: [registry],
   });
+  const webhookChildren = new Map<string, ReturnType<typeof webhookRequests.labels>>();
   const toolzzDuration = new Histogram({
     name: 'handoff_toolzz_request_duration_seconds',
     help: 'Duration of calls to the Toolzz agent, by outcome (ok, error)',
@@ -81,7 +82,16 @@ export function createMetrics(options: { queue?: Queue } = {}) {
     registry,
     pipeline,
     worker,
-    webhookRequest: (channel: string, status: number) => webhookRequests.inc({ channel, status: String(status) }),
+    webhookRequest: (channel: string, status: number) => {
+      // One labelled child per (channel, status), looked up instead of re-hashing labels.
+      const key = `${channel}\u0000${status}`;
+      let child = webhookChildren.get(key);
+      if (!child) {
+        child = webhookRequests.labels(channel, String(status));
+        webhookChildren.set(key, child);
+      }
+      child.inc();
+    },
     router(): express.Router {
       const router = express.Router();
       router.get('/metrics', async (_req, res) => {

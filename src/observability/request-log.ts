@@ -4,36 +4,45 @@ import type { Logger } from 'pino';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** What a finished request looked like, for metrics. */
+export interface RequestSummary {
+  path: string;
+  status: number;
+  channel: string | undefined;
+}
+
 /**
  * One log line per request (method, path, status, duration, channel, request id) and a
  * child logger in `res.locals.log` carrying the request id. An incoming `X-Request-Id` is
  * honoured when it looks like an id, else one is made; it is echoed in the response.
+ * `onDone` sees every finished request (metrics).
  */
-export function requestLog(logger: Logger) {
+export function requestLog(logger: Logger, onDone?: (summary: RequestSummary) => void) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const incoming = req.headers['x-request-id'];
     const reqId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const started = performance.now();
-    const log = logger.child({ reqId });
-    res.locals.log = log;
+    // Most requests log nothing but their request line: make the child logger on first use.
+    let child: Logger | undefined;
+    Object.defineProperty(res.locals, 'log', { get: () => (child ??= logger.child({ reqId })), enumerable: true });
     res.setHeader('x-request-id', reqId);
-    let logged = false;
-    const done = () => {
-      if (logged) return;
-      logged = true;
+    // 'close' comes once per response, after 'finish' or when the client went away first.
+    res.once('close', () => {
+      const status = res.headersSent ? res.statusCode : undefined;
+      const channel = res.locals.channel as string | undefined;
       const entry = {
+        reqId,
         method: req.method,
         path: req.path,
-        status: res.headersSent ? res.statusCode : undefined,
+        status,
         durationMs: Math.round((performance.now() - started) * 100) / 100,
-        channel: res.locals.channel as string | undefined,
+        channel,
         aborted: !res.writableFinished || undefined,
       };
-      if (entry.status !== undefined && entry.status >= 500) log.error(entry, 'request');
-      else log.info(entry, 'request');
-    };
-    res.on('finish', done);
-    res.on('close', done);
+      if (status !== undefined && status >= 500) logger.error(entry, 'request');
+      else logger.info(entry, 'request');
+      onDone?.({ path: entry.path, status: status ?? 499, channel });
+    });
     next();
   };
 }

@@ -195,11 +195,13 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   return {
-    async process(channelName: string, message: InboundMessage, log: Logger): Promise<PipelineResult> {
+    /** `logger` is called only when there is something to log (a child logger costs). */
+    async process(channelName: string, message: InboundMessage, logger: () => Logger): Promise<PipelineResult> {
       const channel = config.channels[channelName];
       if (!channel) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
       const ref = { channel: channelName, phone: message.phone };
 
+      const log = lazyLogger(logger);
       const begun = await store.begin(ref, message.messageId);
       if (begun.kind === 'in_progress') throw new AppError('in_progress', 'this messageId is still being processed', 409);
       if (begun.kind === 'duplicate') return replay(begun.record);
@@ -240,4 +242,15 @@ export type Pipeline = ReturnType<typeof createPipeline>;
 
 function replay(record: MessageRecord): PipelineResult {
   return { status: record.status, body: { ...record.body, duplicate: true } };
+}
+
+/** A Logger that builds the real one only when a line is actually written. */
+function lazyLogger(make: () => Logger): Logger {
+  return new Proxy({} as Logger, {
+    get(_target, property) {
+      const logger = make();
+      const value = Reflect.get(logger, property, logger) as unknown;
+      return typeof value === 'function' ? value.bind(logger) : value;
+    },
+  });
 }

@@ -46,6 +46,9 @@ export class ToolzzEmulator extends Emulator {
   script: AgentScript;
   private readonly initialScript: AgentScript;
 
+  /** False: keep no conversation state (benchmarks send millions of messages). */
+  rememberConversations = true;
+
   constructor(options: { token?: string; script?: AgentScript } = {}) {
     super(
       'toolzz',
@@ -87,7 +90,7 @@ export class ToolzzEmulator extends Emulator {
     const conversation = this.conversations.get(conversationId) ?? { botId, turns: 0 };
     conversation.botId = botId;
     conversation.turns += 1;
-    this.conversations.set(conversationId, conversation);
+    if (this.rememberConversations) this.conversations.set(conversationId, conversation);
 
     const reply = this.script({ botId, conversationId, message: input.message as string, turn: conversation.turns });
     return {

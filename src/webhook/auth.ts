@@ -13,6 +13,12 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
+/** A constant-time check against one secret whose hash is computed once. */
+export function secretMatcher(secret: string): (presented: string) => boolean {
+  const expected = digest(secret);
+  return (presented) => timingSafeEqual(digest(presented), expected);
+}
+
 /** `Authorization: Bearer <token>` → token, or null. */
 export function bearerToken(headers: IncomingHttpHeaders): string | null {
   const match = /^Bearer +(\S+) *$/i.exec(headers.authorization ?? '');
@@ -27,10 +33,10 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
 /** Builds the channel's check once (the Standard Webhooks key is decoded at start-up). */
 export function createAuthenticator(auth: ChannelConfig['auth']): Authenticator {
   if (auth.token !== undefined) {
-    const expected = auth.token;
+    const matches = secretMatcher(auth.token);
     return (_raw, headers) => {
       const token = bearerToken(headers);
-      return token !== null && constantTimeEqual(token, expected);
+      return token !== null && matches(token);
     };
   }
   // Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{raw body}`, timestamp within ±5 min,

@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Pipeline } from '../pipeline/process-message.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
@@ -48,8 +49,9 @@ export function createWebhookRouter(deps: { config: Config; pipeline: Pipeline }
         res.status(400).json({ error: 'invalid_request', issues: parsed.issues });
         return;
       }
-      const log = res.locals.log.child({ channel, phone: parsed.message.phone, messageId: parsed.message.messageId });
-      const result = await deps.pipeline.process(channel, parsed.message, log);
+      const { phone, messageId } = parsed.message;
+      let log: Logger | undefined;
+      const result = await deps.pipeline.process(channel, parsed.message, () => (log ??= (res.locals.log as Logger).child({ channel, phone, messageId })));
       res.status(result.status).json(result.body);
     } catch (error) {
       next(error);

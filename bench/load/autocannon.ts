@@ -1,0 +1,34 @@
+/**
+ * Saturating load, in a process of its own: autocannon with a fresh body per request.
+ * argv[2]: JSON {url, path, kind, token?, phones?, connections, durationSec}. Prints one JSON line.
+ */
+import autocannon from 'autocannon';
+import { headersFor, makeBody, type LoadTarget } from './bodies.js';
+
+const options = JSON.parse(process.argv[2] ?? '{}') as LoadTarget & { connections: number; durationSec: number };
+const result = await autocannon({
+  url: options.url,
+  connections: options.connections,
+  duration: options.durationSec,
+  timeout: 30,
+  requests: [
+    {
+      method: 'POST',
+      path: options.path,
+      headers: headersFor(options),
+      setupRequest: (request) => ({ ...request, body: makeBody(options) }),
+    },
+  ],
+});
+process.stdout.write(
+  `${JSON.stringify({
+    rps: result.requests.total / result.duration,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    latencyP50: result.latency.p50,
+    latencyP99: result.latency.p99,
+    statusCodes: result.statusCodeStats,
+  })}\n`,
+);
