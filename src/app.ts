@@ -19,13 +19,19 @@ export interface AppDeps {
   routers?: express.Router[];
 }
 
-/** Maps body-parser's own errors (they carry `status` and `type`) onto the contract's answers. */
+/**
+ * Maps body-parser's errors onto the contract's answers. They carry an HTTP `status`
+ * (a body whose Content-Encoding does not match it fails in zlib with status 400 and no `type`).
+ */
 function bodyParserError(error: unknown): AppError | null {
-  if (!error || typeof error !== 'object' || !('type' in error) || !('status' in error)) return null;
+  if (!error || typeof error !== 'object' || !('status' in error)) return null;
   const status = Number((error as { status: unknown }).status);
   if (status === 413) return new AppError('payload_too_large', 'body over 256 KiB', 413);
-  if (status === 415) return new AppError('unsupported_media_type', 'unsupported body encoding', 415);
-  if (status >= 400 && status < 500) return new AppError('invalid_request', String((error as { message?: unknown }).message), 400);
+  if (status === 415) return new AppError('unsupported_media_type', 'unsupported Content-Encoding', 415);
+  if (status >= 400 && status < 500) {
+    const reason = String((error as { message?: unknown }).message ?? 'unreadable body');
+    return new AppError('invalid_request', `unreadable body: ${reason}`, 400);
+  }
   return null;
 }
 

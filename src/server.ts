@@ -69,8 +69,14 @@ async function main(): Promise<void> {
     http = api;
     if (role === 'all') worker = createWorkerService(config, { redis, logger, metrics: api.metrics });
   } else {
-    const queue = createHandoffQueue({ connection: redis, keys: createKeys(config.redis.keyPrefix), retry: config.retry });
-    closeQueue = () => queue.close();
+    const queueRedis = redis.duplicate();
+    queueRedis.on('error', () => undefined);
+    queueRedis.connect().catch(() => undefined);
+    const queue = createHandoffQueue({ connection: queueRedis, keys: createKeys(config.redis.keyPrefix), retry: config.retry, logger });
+    closeQueue = async () => {
+      await queue.close();
+      await queueRedis.quit().catch(() => queueRedis.disconnect());
+    };
     const metrics = createMetrics({ queue: queue.queue });
     worker = createWorkerService(config, { redis, logger, metrics });
     if (workerPort !== undefined) {

@@ -88,7 +88,7 @@ export function createApiService(config: Config, deps: ServiceDeps): ApiService 
   const queueRedis = deps.redis.duplicate();
   queueRedis.on('error', () => undefined); // the request-path connection reports outages
   queueRedis.connect().catch(() => undefined);
-  const handoffs = createHandoffQueue({ connection: queueRedis, keys, retry: config.retry });
+  const handoffs = createHandoffQueue({ connection: queueRedis, keys, retry: config.retry, logger: deps.logger });
   const metrics = deps.metrics ?? createMetrics({ queue: handoffs.queue });
   const store = createConversationStore({
     redis: deps.redis,

@@ -11,6 +11,7 @@ import { retryDelayMs } from '../src/handoff/retry.js';
 import { readRecord } from '../src/handoff/records.js';
 import { createKeys, HANDOFF_QUEUE } from '../src/keys.js';
 import type { HandoffOutcome, HandoffProvider } from '../src/providers/types.js';
+import { throttledErrorLog } from '../src/observability/throttle.js';
 import { workerRedisOptions } from '../src/redis.js';
 
 /** Metrics hooks; optional. */
@@ -139,7 +140,8 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     },
   });
 
-  worker.on('error', (error) => logger.error({ err: error }, 'handoff worker error'));
+  // While Redis is away this fires on every reconnect attempt: one line per 30 s is enough.
+  worker.on('error', throttledErrorLog(logger, 'handoff worker error'));
   // Safety net for failures that never reached `process`'s own ending (a job that stalled
   // too often): end the handoff so the conversation does not stay pending.
   worker.on('failed', (bullJob, error) => {

@@ -1,5 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { throttledErrorLog } from '../observability/throttle.js';
 import type { RetryConfig } from '../config.js';
 import { HANDOFF_QUEUE, type Keys } from '../keys.js';
 import { handoffJobSchema, type HandoffJob } from './job.js';
@@ -30,8 +32,11 @@ export function handoffJobOptions(job: HandoffJob, retry: RetryConfig): JobsOpti
   };
 }
 
-export function createHandoffQueue(options: { connection: Redis; keys: Keys; retry: RetryConfig }): HandoffQueue {
+export function createHandoffQueue(options: { connection: Redis; keys: Keys; retry: RetryConfig; logger?: Logger }): HandoffQueue {
   const queue = new Queue(HANDOFF_QUEUE, { connection: options.connection, prefix: options.keys.bullPrefix });
+  // Without a listener BullMQ prints connection errors with console.error (not JSON).
+  const logError = options.logger ? throttledErrorLog(options.logger, 'handoff queue connection error', 30_000, 'warn') : () => undefined;
+  queue.on('error', logError);
   return {
     queue,
     async enqueue(job) {

@@ -17,13 +17,18 @@ export function normalizePhone(raw: string): string | null {
 
 /** A string of `min`..`max` Unicode characters (code points, as the contract counts). */
 const chars = (min: number, max: number) =>
-  z.string({ error: 'must be a string' }).refine(
-    (value) => {
-      const length = codePointLength(value);
-      return length >= min && length <= max;
-    },
-    { error: min === max ? `must be ${min} characters` : `must be ${min} to ${max} characters` },
-  );
+  z
+    .string({ error: 'must be a string' })
+    .refine(
+      (value) => {
+        const length = codePointLength(value);
+        return length >= min && length <= max;
+      },
+      { error: min === max ? `must be ${min} characters` : `must be ${min} to ${max} characters` },
+    )
+    // A lone surrogate (\ud800) is not a character; in a Redis key it would become U+FFFD and
+    // collide with other ids.
+    .refine((value) => value.isWellFormed(), { error: 'must be valid Unicode text (no lone surrogates)' });
 
 /** Hints that end up in a platform URL path: a conservative alphabet, so no path tricks. */
 const externalId = z
