@@ -3,10 +3,9 @@
  * worker) on the example configuration, and a scripted conversation per platform that ends
  * in a handoff, printed step by step.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -16,6 +15,7 @@ import { BrpexEmulator } from '../src/sandbox/brpex.js';
 import { MehubEmulator } from '../src/sandbox/mehub.js';
 import { SuperagentesEmulator } from '../src/sandbox/superagentes.js';
 import { ToolzzEmulator } from '../src/sandbox/toolzz.js';
+import { freePort, hasRedisServer, redisAnswers, startRedisServer } from './lib/local-redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SITE_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -38,49 +38,18 @@ async function cleanup(): Promise<void> {
   for (const step of cleanups.splice(0).reverse()) await Promise.resolve(step()).catch(() => undefined);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function pings(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** REDIS_URL (or the default) if it answers; else a throwaway redis-server; else one clear line. */
 async function findRedis(): Promise<string> {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  if (await pings(url)) return url;
-  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  if (await redisAnswers(url)) return url;
+  if (!hasRedisServer()) {
     process.stderr.write(`No Redis answers at ${url} and there is no redis-server on the PATH: start one with \`docker compose up -d redis\` (or install redis-server), or set REDIS_URL.\n`);
     process.exit(1);
   }
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'ho-demo-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  cleanups.push(() => {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const throwaway = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && !(await pings(throwaway)); i++) await new Promise((r) => setTimeout(r, 50));
-  say(dim(`(no Redis at ${url}: started a throwaway redis-server on port ${port})`));
-  return throwaway;
+  const server = await startRedisServer();
+  cleanups.push(() => server.destroy());
+  say(dim(`(no Redis at ${url}: started a throwaway redis-server on port ${server.port})`));
+  return server.url;
 }
 
 function startService(env: Record<string, string>): Promise<{ child: ChildProcess; output: string[] }> {

@@ -2,7 +2,6 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config, ProviderName } from '../src/config.js';
-import { createConversationStore } from '../src/conversations/store.js';
 import { isUpstreamError } from '../src/errors.js';
 import { handoffJobSchema, type HandoffJob } from '../src/handoff/job.js';
 import { createHandoffOutcomes } from '../src/handoff/outcome.js';
@@ -11,6 +10,7 @@ import { retryDelayMs } from '../src/handoff/retry.js';
 import { readRecord } from '../src/handoff/records.js';
 import { createKeys, HANDOFF_QUEUE } from '../src/keys.js';
 import type { HandoffOutcome, HandoffProvider } from '../src/providers/types.js';
+import { lazyLogger } from '../src/observability/lazy-logger.js';
 import { throttledErrorLog } from '../src/observability/throttle.js';
 import { workerRedisOptions } from '../src/redis.js';
 
@@ -49,7 +49,6 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
   const { config, providers, logger } = deps;
   const keys = createKeys(config.redis.keyPrefix);
   const outcomes = createHandoffOutcomes(deps.redis, keys);
-  const store = createConversationStore({ redis: deps.redis, keys, inProgressTtlMs: 1 });
 
   async function fail(job: HandoffJob, log: Logger, message: string, attempt: number): Promise<never> {
     if (await outcomes.finish(job, 'failed', { lastError: message })) {
@@ -69,7 +68,10 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     const job = parsed.data;
     const attempt = bullJob.attemptsMade + 1;
     const maxAttempts = bullJob.opts.attempts ?? 1;
-    const log = logger.child({ handoffId: job.handoffId, channel: job.channel, phone: job.phone, provider: job.provider, attempt });
+    // The per-attempt line carries these fields itself; a child logger is built only if an
+    // adapter or an ending has more to say.
+    const fields = { handoffId: job.handoffId, channel: job.channel, phone: job.phone, provider: job.provider, attempt };
+    const log = lazyLogger(() => logger.child(fields));
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
 
@@ -81,7 +83,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     }
     const mayHaveApplied = start.mayHaveApplied;
 
-    const conversation = await store.get({ channel: job.channel, phone: job.phone });
+    const conversation = start.conversation;
     if (conversation?.handoffId !== job.handoffId || (conversation.state !== 'handoff_pending' && conversation.state !== 'human')) {
       // Released, expired or replaced by a newer episode: handing off now would surprise everyone.
       log.info({ state: conversation?.state ?? null }, 'conversation no longer waits for this handoff; not performing it');
@@ -106,7 +108,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       });
       if (await outcomes.finish(job, 'done', { summary: outcome.summary })) deps.observer?.finished?.(provider.name, 'done');
       deps.observer?.attempt?.(provider.name, 'done', seconds());
-      log.info({ outcome: 'done', summary: outcome.summary, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
+      logger.info({ ...fields, outcome: 'done', summary: outcome.summary, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
       return outcome;
     } catch (error) {
       const message = describe(error);
@@ -114,12 +116,12 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       const retryable = isUpstreamError(error) ? error.retryable : true;
       if (!retryable || attempt >= maxAttempts) {
         deps.observer?.attempt?.(provider.name, 'failed', seconds());
-        log.warn({ outcome: 'failed', err: error, retryable, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
+        logger.warn({ ...fields, outcome: 'failed', err: error, retryable, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
         return fail(job, log, message, attempt);
       }
       await outcomes.recordError(job.handoffId, message).catch(() => undefined);
       deps.observer?.attempt?.(provider.name, 'retry', seconds());
-      log.warn({ outcome: 'retry', err: error, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
+      logger.warn({ ...fields, outcome: 'retry', err: error, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
       throw error;
     }
   }

@@ -1,23 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { deletePrefix as deleteKeys, hasRedisServer, redisAnswers, startRedisServer } from '../../scripts/lib/local-redis.js';
+
+export { freePort } from '../../scripts/lib/local-redis.js';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
 export const DIST = join(ROOT, 'dist');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 const cleanups: (() => void | Promise<void>)[] = [];
 /** Runs at the end (or on Ctrl-C): stops every process the benchmark started. */
@@ -26,38 +17,16 @@ export async function cleanupAll(): Promise<void> {
 }
 process.on('SIGINT', () => void cleanupAll().then(() => process.exit(130)));
 
-async function pings(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** REDIS_URL when it answers, else a throwaway redis-server (like the tests). */
 export async function benchRedis(): Promise<string> {
   if (process.env.REDIS_URL) {
-    if (!(await pings(process.env.REDIS_URL))) throw new Error(`REDIS_URL=${process.env.REDIS_URL} does not answer`);
+    if (!(await redisAnswers(process.env.REDIS_URL))) throw new Error(`REDIS_URL=${process.env.REDIS_URL} does not answer`);
     return process.env.REDIS_URL;
   }
-  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error('no Redis: set REDIS_URL or install redis-server');
-  }
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'ho-bench-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  cleanups.push(() => {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && !(await pings(url)); i++) await new Promise((r) => setTimeout(r, 50));
-  return url;
+  if (!hasRedisServer()) throw new Error('no Redis: set REDIS_URL or install redis-server');
+  const server = await startRedisServer();
+  cleanups.push(() => server.destroy());
+  return server.url;
 }
 
 export interface Proc {
@@ -66,6 +35,18 @@ export interface Proc {
   stop(): Promise<void>;
   /** Resident set size now (bytes), from /proc. */
   rss(): number;
+  /** CPU time used so far (user + system, ms), from /proc. */
+  cpuMs(): number;
+}
+
+/** CPU time (user + system, ms) of a process, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 /**
@@ -86,6 +67,7 @@ export async function startNode(script: string, args: string[], env: Record<stri
       await exited;
       clearTimeout(timer);
     },
+    cpuMs: () => cpuMsOf(child.pid),
     rss() {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -128,11 +110,6 @@ export function writeConfig(document: unknown): string {
 /** Deletes every key under `prefix:` (the benchmark's own). */
 export async function deletePrefix(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteKeys(redis, prefix);
   redis.disconnect();
 }

@@ -72,6 +72,7 @@ export async function runLoad<T>(script: 'autocannon' | 'open-loop', options: Re
 
 export interface CannonResult {
   rps: number;
+  rpsSteady: number;
   total: number;
   non2xx: number;
   errors: number;

@@ -23,6 +23,9 @@ const result = await autocannon({
 process.stdout.write(
   `${JSON.stringify({
     rps: result.requests.total / result.duration,
+    // Steady state: the median of the per-second counts (a closed loop with 2 s replies
+    // completes nothing in its first 2 s, which total/duration would count against it).
+    rpsSteady: result.requests.p50,
     total: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,

@@ -3,15 +3,16 @@ import type { Keys } from '../keys.js';
 import type { HandoffJob } from './job.js';
 import { addCreateRecord, type HandoffState } from './records.js';
 
-// KEYS: 1 record. ARGV: 1 now (ISO).
-// Counts the try and tells the worker where the handoff stands.
+// Counts the try and tells the worker where the handoff and its conversation stand.
+// KEYS: 1 record, 2 conversation. ARGV: 1 now (ISO).
 const START = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'pending' then return {state, redis.call('HGET', KEYS[1], 'lastError') or ''} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'lastAttemptAt', ARGV[1])
-return {'pending', tostring(attempts), redis.call('HGET', KEYS[1], 'sideEffect') or ''}
+local conversation = redis.call('HMGET', KEYS[2], 'state', 'handoffId')
+return {'pending', tostring(attempts), redis.call('HGET', KEYS[1], 'sideEffect') or '', conversation[1] or '', conversation[2] or ''}
 `;
 
 // Ends a pending handoff once: record, indexes and (only if it still waits for this very
@@ -42,11 +43,17 @@ return 1
 `;
 
 export type AttemptStart =
-  | { state: 'pending'; attempts: number; mayHaveApplied: boolean }
+  | {
+      state: 'pending';
+      attempts: number;
+      mayHaveApplied: boolean;
+      /** The conversation's state and handoff right now (null when it expired). */
+      conversation: { state: string; handoffId: string | null } | null;
+    }
   | { state: Exclude<HandoffState, 'pending'>; lastError: string | null };
 
 interface OutcomeRedis {
-  hoHandoffStart(key: string, now: string): Promise<string[]>;
+  hoHandoffStart(record: string, conversation: string, now: string): Promise<string[]>;
   hoHandoffFinish(...args: (string | number)[]): Promise<number>;
   hoHandoffReopen(...args: (string | number)[]): Promise<number>;
 }
@@ -54,23 +61,34 @@ interface OutcomeRedis {
 /** The worker's writes to a handoff record and its conversation. */
 export function createHandoffOutcomes(redis: Redis, keys: Keys) {
   if (!('hoHandoffStart' in redis)) {
-    redis.defineCommand('hoHandoffStart', { numberOfKeys: 1, lua: START });
+    redis.defineCommand('hoHandoffStart', { numberOfKeys: 2, lua: START });
     redis.defineCommand('hoHandoffFinish', { numberOfKeys: 4, lua: FINISH });
     redis.defineCommand('hoHandoffReopen', { numberOfKeys: 3, lua: REOPEN });
   }
   const scripted = redis as unknown as OutcomeRedis;
 
   return {
-    /** Counts a try; recreates the record if it is missing (a job added by hand, an expired record). */
+    /**
+     * Counts a try and reads the conversation, in one call; recreates the record if it is
+     * missing (a job added by hand, an expired record).
+     */
     async startAttempt(job: HandoffJob): Promise<AttemptStart> {
-      let reply = await scripted.hoHandoffStart(keys.handoff(job.handoffId), new Date().toISOString());
+      const start = () => scripted.hoHandoffStart(keys.handoff(job.handoffId), keys.conversation(job.channel, job.phone), new Date().toISOString());
+      let reply = await start();
       if (reply[0] === 'missing') {
         const multi = redis.multi();
         addCreateRecord(multi, keys, job);
         await multi.exec();
-        reply = await scripted.hoHandoffStart(keys.handoff(job.handoffId), new Date().toISOString());
+        reply = await start();
       }
-      if (reply[0] === 'pending') return { state: 'pending', attempts: Number(reply[1]), mayHaveApplied: reply[2] === '1' };
+      if (reply[0] === 'pending') {
+        return {
+          state: 'pending',
+          attempts: Number(reply[1]),
+          mayHaveApplied: reply[2] === '1',
+          conversation: reply[3] ? { state: reply[3], handoffId: reply[4] || null } : null,
+        };
+      }
       return { state: reply[0] === 'done' ? 'done' : 'failed', lastError: reply[1] || null };
     },
 

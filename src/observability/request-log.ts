@@ -12,7 +12,8 @@ export interface RequestSummary {
 }
 
 /**
- * One log line per request (method, path, status, duration, channel, request id) and a
+ * One log line per request (method, path, status, duration, channel, request id, and the
+ * handoff id when the message started a handoff) and a
  * child logger in `res.locals.log` carrying the request id. An incoming `X-Request-Id` is
  * honoured when it looks like an id, else one is made; it is echoed in the response.
  * `onDone` sees every finished request (metrics).
@@ -37,6 +38,7 @@ export function requestLog(logger: Logger, onDone?: (summary: RequestSummary) =>
         status,
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         channel,
+        handoffId: res.locals.handoffId as string | undefined,
         aborted: !res.writableFinished || undefined,
       };
       if (status !== undefined && status >= 500) logger.error(entry, 'request');

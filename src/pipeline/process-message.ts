@@ -10,6 +10,7 @@ import { addCreateRecord, readRecordJob } from '../handoff/records.js';
 import type { Keys } from '../keys.js';
 import type { ToolzzClient } from '../toolzz/client.js';
 import type { ToolzzReply } from '../toolzz/schema.js';
+import { lazyLogger } from '../observability/lazy-logger.js';
 import type { Redis } from 'ioredis';
 
 /** A bot-to-bot transfer asked for after this many hops is not followed (SPEC §1). */
@@ -176,7 +177,6 @@ export function createPipeline(deps: PipelineDeps) {
         throw error instanceof AppError ? error : new AppError('unavailable', 'could not queue the handoff', 503, { cause: error });
       }
       deps.observer?.handoffQueued?.(job.provider);
-      log.info({ handoffId, provider: job.provider }, 'handoff queued');
       const result: PipelineResult = {
         status: 202,
         body: { status: 'handoff_queued', conversationId, reply: reply.content, handoffId },
@@ -244,13 +244,3 @@ function replay(record: MessageRecord): PipelineResult {
   return { status: record.status, body: { ...record.body, duplicate: true } };
 }
 
-/** A Logger that builds the real one only when a line is actually written. */
-function lazyLogger(make: () => Logger): Logger {
-  return new Proxy({} as Logger, {
-    get(_target, property) {
-      const logger = make();
-      const value = Reflect.get(logger, property, logger) as unknown;
-      return typeof value === 'function' ? value.bind(logger) : value;
-    },
-  });
-}

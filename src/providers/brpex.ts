@@ -29,10 +29,9 @@ export function brpexBaseUrl(template: string, subdomain: string): string {
 export function createBrpexProvider(options: { baseUrl: string; timeoutMs: number; http: Dispatcher }): HandoffProvider {
   return {
     name: 'brpex',
-    async perform({ job, settings, beforeSideEffect }) {
+    async perform({ job, settings }) {
       if (settings.provider !== 'brpex') throw new Error('brpex provider used for another platform');
       const url = joinUrl(brpexBaseUrl(options.baseUrl, settings.subdomain), '/api/v1/dispatch-to-chat');
-      await beforeSideEffect();
       await requestJson(options.http, {
         service: 'brpex',
         method: 'POST',

@@ -28,7 +28,7 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
   const { http, timeoutMs } = options;
   return {
     name: 'superagentes',
-    async perform({ job, settings, beforeSideEffect }) {
+    async perform({ job, settings }) {
       if (settings.provider !== 'superagentes') throw new Error('superagentes provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('superagentes_no_token', 'http_status', 'no SuperAgentes token configured', { retryable: false });
@@ -49,7 +49,6 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
       const body: Record<string, unknown> = { priority: settings.priority };
       if (settings.assigneeIds) body.assigneeIds = settings.assigneeIds;
       if (settings.title) body.title = renderNote(settings.title, job);
-      await beforeSideEffect();
       await requestJson(http, {
         service: 'superagentes',
         method: 'PATCH',

@@ -13,8 +13,9 @@ export interface HandoffAttempt {
    */
   mayHaveApplied: boolean;
   /**
-   * Must be awaited right before the request that changes the platform; it is persisted, so
-   * even a worker killed mid-request leaves the next try knowing `mayHaveApplied`.
+   * Awaited right before a request whose repetition would do harm (MeHub's cross-channel
+   * transfer); it is persisted, so even a worker killed mid-request leaves the next try
+   * knowing `mayHaveApplied`. Adapters whose changes are idempotent need not call it.
    */
   beforeSideEffect(): Promise<void>;
   log: Logger;

@@ -65,6 +65,7 @@ export function createWebhookRouter(deps: { config: Config; pipeline: Pipeline }
       const { phone, messageId } = parsed.message;
       let log: Logger | undefined;
       const result = await deps.pipeline.process(channel, parsed.message, () => (log ??= (res.locals.log as Logger).child({ channel, phone, messageId })));
+      if (typeof result.body.handoffId === 'string') res.locals.handoffId = result.body.handoffId; // for the request line
       res.status(result.status).json(result.body);
     } catch (error) {
       next(error);
