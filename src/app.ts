@@ -70,7 +70,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Every failure answers JSON; never a stack trace to a caller.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const known = error instanceof AppError ? error : bodyParserError(error);
+    let known = error instanceof AppError ? error : bodyParserError(error);
+    // Whatever failed while Redis is away (a BullMQ call, an admin query) is that outage.
+    if (!known && deps.redis.status !== 'ready') known = new AppError('unavailable', 'Redis is unavailable', 503, { cause: error });
     const log: Logger = res.locals.log ?? deps.logger;
     if (res.headersSent) {
       log.error({ err: error }, 'error after the response started');

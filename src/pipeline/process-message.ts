@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { toolzzTokenFor, type ChannelConfig, type Config } from '../config.js';
 import { effectiveState, isWithHuman, type Conversation } from '../conversations/state.js';
-import type { ConversationLock, ConversationStore, MessageRecord } from '../conversations/store.js';
+import { redisUnavailable, type ConversationLock, type ConversationStore, type MessageRecord } from '../conversations/store.js';
 import { AppError, isUpstreamError } from '../errors.js';
 import type { HandoffJob } from '../handoff/job.js';
 import type { HandoffQueue } from '../handoff/queue.js';
@@ -103,7 +103,7 @@ export function createPipeline(deps: PipelineDeps) {
       log.error({ handoffId: conversation.handoffId }, 'pending handoff has no readable record; cannot re-queue it');
       return;
     }
-    await handoffs.enqueue(job);
+    await handoffs.enqueue(job).catch((error: unknown) => Promise.reject(redisUnavailable(error)));
     await store.commit(lock, { conversation: { jobQueued: true }, release: false });
     log.warn({ handoffId: job.handoffId }, 're-queued a handoff job that was missing after a crash');
   }

@@ -119,7 +119,7 @@ describe('graceful shutdown', () => {
 describe('Redis outage while running', () => {
   it('readyz and the webhook answer 503 (not 500, not a hang), and service resumes by itself', async () => {
     const redis = await startRedisServer();
-    const { service, url } = await startService({ REDIS_URL: redis.url }, ['--role=api']);
+    const { service, url } = await startService({ REDIS_URL: redis.url, ADMIN_TOKEN: 'adm' }, ['--role=api']);
     try {
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
       expect((await post(url, message('5511955550003', 'oi'))).status).toBe(200);
@@ -135,6 +135,9 @@ describe('Redis outage while running', () => {
       expect(await down.json()).toEqual({ error: 'unavailable' });
       expect(Date.now() - started).toBeLessThan(15_000);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      const admin = await fetch(`${url}/admin/handoffs?state=failed`, { headers: { authorization: 'Bearer adm' } });
+      expect(admin.status).toBe(503);
+      expect(await admin.json()).toEqual({ error: 'unavailable' });
 
       await redis.restart();
       const back = Date.now() + 15_000;
