@@ -126,13 +126,14 @@ describe('failures', () => {
     h.brpex.inject('dispatch', { status: 429, headers: { 'retry-after': '1' } });
     const handoffId = await handOff('site', phone);
     await h.brpex.waitFor((r) => r.route === 'dispatch' && r.status === 429);
-    // The backoff the worker computed is stored on the job when it is moved to delayed.
+    // The backoff the worker computed is stored on the job, in the same script that moves it
+    // to delayed: read the state first, then the fields (the other order can see fields from
+    // before the retry with the state from after it).
     let delay = 0;
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
-      const job = await Job.fromId(h.api.handoffs.queue, handoffId);
-      if (job && (await job.getState()) === 'delayed') {
-        delay = job.delay;
+      if ((await h.api.handoffs.queue.getJobState(handoffId)) === 'delayed') {
+        delay = (await Job.fromId(h.api.handoffs.queue, handoffId))?.delay ?? 0;
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
