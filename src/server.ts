@@ -1,5 +1,5 @@
 import { loadConfig, ConfigError, type Config } from './config.js';
-import { createHandoffQueue } from './handoff/queue.js';
+import { openHandoffQueue } from './handoff/queue.js';
 import { createKeys } from './keys.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -69,14 +69,9 @@ async function main(): Promise<void> {
     http = api;
     if (role === 'all') worker = createWorkerService(config, { redis, logger, metrics: api.metrics });
   } else {
-    const queueRedis = redis.duplicate();
-    queueRedis.on('error', () => undefined);
-    queueRedis.connect().catch(() => undefined);
-    const queue = createHandoffQueue({ connection: queueRedis, keys: createKeys(config.redis.keyPrefix), retry: config.retry, logger });
-    closeQueue = async () => {
-      await queue.close();
-      await queueRedis.quit().catch(() => queueRedis.disconnect());
-    };
+    // For the queue-depth gauge only.
+    const queue = openHandoffQueue({ redis, keys: createKeys(config.redis.keyPrefix), retry: config.retry, logger });
+    closeQueue = () => queue.close();
     const metrics = createMetrics({ queue: queue.queue });
     worker = createWorkerService(config, { redis, logger, metrics });
     if (workerPort !== undefined) {

@@ -9,7 +9,7 @@ import { createAdminRouter } from './admin/router.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createConversationStore } from './conversations/store.js';
-import { createHandoffQueue, type HandoffQueue } from './handoff/queue.js';
+import { openHandoffQueue, type HandoffQueue } from './handoff/queue.js';
 import { createKeys } from './keys.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createPipeline, MAX_BOT_HOPS, type Pipeline } from './pipeline/process-message.js';
@@ -83,12 +83,7 @@ export interface ServiceDeps {
 export function createApiService(config: Config, deps: ServiceDeps): ApiService {
   const keys = createKeys(config.redis.keyPrefix);
   const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, maxResponseSize: MAX_RESPONSE_BYTES });
-  // BullMQ defines dozens of scripts on its connection, and ioredis copies every script of a
-  // connection into each MULTI it builds: the queue gets a connection of its own.
-  const queueRedis = deps.redis.duplicate();
-  queueRedis.on('error', () => undefined); // the request-path connection reports outages
-  queueRedis.connect().catch(() => undefined);
-  const handoffs = createHandoffQueue({ connection: queueRedis, keys, retry: config.retry, logger: deps.logger });
+  const handoffs = openHandoffQueue({ redis: deps.redis, keys, retry: config.retry, logger: deps.logger });
   const metrics = deps.metrics ?? createMetrics({ queue: handoffs.queue });
   const store = createConversationStore({
     redis: deps.redis,
@@ -110,7 +105,6 @@ export function createApiService(config: Config, deps: ServiceDeps): ApiService 
     async close() {
       await closeHttp();
       await handoffs.close();
-      await queueRedis.quit().catch(() => queueRedis.disconnect());
       if (!deps.http) await http.close();
     },
   });

@@ -260,7 +260,7 @@ export function createConversationStore(options: ConversationStoreOptions) {
       // The poll script joins the queue when the token is not in it yet.
       const conversation = await this.waitTurn(lock, deadline);
       if (conversation) return { lock, conversation };
-      await guarded(redis.multi().lrem(keys.lockQueue(ref.channel, ref.phone), 1, lock.token).hdel(keys.lockLeases(ref.channel, ref.phone), lock.token).exec());
+      await finish(lock, { release: true });
       return null;
     },
 

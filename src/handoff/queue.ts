@@ -32,6 +32,26 @@ export function handoffJobOptions(job: HandoffJob, retry: RetryConfig): JobsOpti
   };
 }
 
+/**
+ * The queue on a connection of its own, duplicated from `redis`. BullMQ defines dozens of
+ * scripts on its connection, and ioredis copies every script of a connection into each MULTI
+ * it builds: sharing the request-path connection made every MULTI pay for them.
+ * `close()` also closes that connection.
+ */
+export function openHandoffQueue(options: { redis: Redis; keys: Keys; retry: RetryConfig; logger?: Logger }): HandoffQueue {
+  const connection = options.redis.duplicate();
+  connection.on('error', () => undefined); // the queue's listener (below) and the request path report outages
+  connection.connect().catch(() => undefined);
+  const handoffs = createHandoffQueue({ connection, keys: options.keys, retry: options.retry, logger: options.logger });
+  return {
+    ...handoffs,
+    async close() {
+      await handoffs.close();
+      await connection.quit().catch(() => connection.disconnect());
+    },
+  };
+}
+
 export function createHandoffQueue(options: { connection: Redis; keys: Keys; retry: RetryConfig; logger?: Logger }): HandoffQueue {
   const queue = new Queue(HANDOFF_QUEUE, { connection: options.connection, prefix: options.keys.bullPrefix });
   // Without a listener BullMQ prints connection errors with console.error (not JSON).

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedis, waitForRedis } from '../../src/redis.js';
@@ -92,6 +92,8 @@ export interface Harness {
   logs: LogCapture;
   /** POSTs a JSON body to `/webhooks/{channel}` with the channel's credentials. */
   send(channel: string, body: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer; auth?: boolean }): Promise<Reply>;
+  /** Sends a message that makes the agent ask for a human; asserts the 202, returns the handoffId. */
+  handOff(channel: string, phone: string, extra?: Record<string, unknown>): Promise<string>;
   /** Resolves with the handoff record once it is no longer pending (polls with a deadline). */
   settled(handoffId: string, timeoutMs?: number): Promise<HandoffRecord>;
   close(): Promise<void>;
@@ -145,7 +147,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     return {};
   };
 
-  return {
+  const harness: Harness = {
     url,
     config,
     toolzz,
@@ -174,6 +176,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       }
       return { status: response.status, body: parsed, headers: response.headers };
     },
+    async handOff(channel, phone, extra = {}) {
+      const res = await harness.send(channel, message(phone, 'quero falar com um atendente', extra));
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      return res.body.handoffId as string;
+    },
     async settled(handoffId, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -191,4 +198,5 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await redis.quit();
     },
   };
+  return harness;
 }

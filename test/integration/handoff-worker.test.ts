@@ -22,11 +22,7 @@ beforeEach(() => {
 const conversationOf = (channel: string, phone: string) =>
   createConversationStore({ redis: h.redis, keys: createKeys(h.prefix), inProgressTtlMs: 1 }).get({ channel, phone });
 
-async function handOff(channel: string, phone: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await h.send(channel, message(phone, 'quero falar com um atendente', extra));
-  expect(res.status, JSON.stringify(res.body)).toBe(202);
-  return res.body.handoffId as string;
-}
+const handOff = (channel: string, phone: string, extra?: Record<string, unknown>) => h.handOff(channel, phone, extra);
 
 /** A seeded pseudo-random sequence, so a failing run can be replayed. */
 function prng(seed: number): () => number {
@@ -170,13 +166,7 @@ describe('exactly once', () => {
     const phones = Array.from({ length: 50 }, () => newPhone());
     for (const phone of phones) h.mehub.addChat({ phone });
 
-    const ids = await Promise.all(
-      phones.map(async (phone) => {
-        const res = await h.send('vendas', message(phone, 'quero falar com um atendente'));
-        expect(res.status).toBe(202);
-        return res.body.handoffId as string;
-      }),
-    );
+    const ids = await Promise.all(phones.map((phone) => h.handOff('vendas', phone)));
     const records = await Promise.all(ids.map((id) => h.settled(id, 60_000)));
 
     expect(records.filter((r) => r.state !== 'done')).toEqual([]);

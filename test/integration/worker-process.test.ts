@@ -60,13 +60,7 @@ describe('worker processes', () => {
     await Promise.all([a.waitForLine(/handoff worker running/), b.waitForLine(/handoff worker running/)]);
     h.brpex.inject('dispatch', ...Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? { status: 503 } : {})));
     const phones = Array.from({ length: 40 }, () => newPhone());
-    const ids = await Promise.all(
-      phones.map(async (phone) => {
-        const res = await h.send('site', message(phone, 'falar com humano'));
-        expect(res.status).toBe(202);
-        return res.body.handoffId as string;
-      }),
-    );
+    const ids = await Promise.all(phones.map((phone) => h.handOff('site', phone)));
     const records = await Promise.all(ids.map((id) => h.settled(id, 30_000)));
     expect(records.every((r) => r.state === 'done')).toBe(true);
     expect(phones.filter((p) => h.brpex.dispatches(p).length !== 1)).toEqual([]);
