@@ -17,7 +17,7 @@ import { workerRedisOptions } from '../src/redis.js';
 /** Metrics hooks; optional. */
 export interface WorkerObserver {
   attempt?(provider: string, outcome: 'done' | 'retry' | 'failed', seconds: number): void;
-  finished?(provider: string, outcome: 'done' | 'failed'): void;
+  finished?(provider: string, outcome: 'done' | 'failed' | 'cancelled'): void;
 }
 
 export interface HandoffWorkerDeps {
@@ -50,10 +50,11 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
   const keys = createKeys(config.redis.keyPrefix);
   const outcomes = createHandoffOutcomes(deps.redis, keys);
 
-  async function fail(job: HandoffJob, log: Logger, message: string, attempt: number): Promise<never> {
+  /** Ends the handoff as failed (once), logs it at error level, and stops BullMQ's retries. */
+  async function fail(job: HandoffJob, log: Logger, message: string, attempts: number): Promise<never> {
     if (await outcomes.finish(job, 'failed', { lastError: message })) {
       deps.observer?.finished?.(job.provider, 'failed');
-      log.error({ lastError: message, attempts: attempt }, 'handoff failed for good; the conversation goes back to the bot');
+      log.error({ lastError: message, attempts }, 'handoff failed for good; the conversation goes back to the bot');
     }
     throw new UnrecoverableError(message);
   }
@@ -86,8 +87,11 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     const conversation = start.conversation;
     if (conversation?.handoffId !== job.handoffId || (conversation.state !== 'handoff_pending' && conversation.state !== 'human')) {
       // Released, expired or replaced by a newer episode: handing off now would surprise everyone.
-      log.info({ state: conversation?.state ?? null }, 'conversation no longer waits for this handoff; not performing it');
-      return fail(job, log, 'cancelled: the conversation no longer waits for this handoff (released or expired)', attempt);
+      // Not a failure of the handoff (no error log, counted apart in the metrics).
+      const reason = 'cancelled: the conversation no longer waits for this handoff (released or expired)';
+      if (await outcomes.finish(job, 'failed', { lastError: reason })) deps.observer?.finished?.(job.provider, 'cancelled');
+      logger.info({ ...fields, outcome: 'cancelled', state: conversation?.state ?? null }, 'handoff attempt');
+      throw new UnrecoverableError(reason);
     }
     if (conversation.state === 'human') {
       await outcomes.finish(job, 'done', { summary: 'conversation already with a human' });
@@ -95,7 +99,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     }
 
     const channel = config.channels[job.channel];
-    if (!channel) return fail(job, log, `channel ${job.channel} is not in the configuration any more`, attempt);
+    if (!channel) return fail(job, log, `channel ${job.channel} is not in the configuration any more`, start.attempts);
     const provider = providers[channel.handoff.provider];
 
     try {
@@ -117,7 +121,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       if (!retryable || attempt >= maxAttempts) {
         deps.observer?.attempt?.(provider.name, 'failed', seconds());
         logger.warn({ ...fields, outcome: 'failed', err: error, retryable, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
-        return fail(job, log, message, attempt);
+        return fail(job, log, message, start.attempts);
       }
       await outcomes.recordError(job.handoffId, message).catch(() => undefined);
       deps.observer?.attempt?.(provider.name, 'retry', seconds());

@@ -30,7 +30,7 @@ export function createMetrics(options: { queue?: Queue } = {}) {
   });
   const handoffs = new Counter({
     name: 'handoff_handoffs_total',
-    help: 'Handoffs by provider and outcome: queued (API), done and failed (worker, once per handoff)',
+    help: 'Handoffs by provider and outcome: queued (API); done, failed and cancelled (worker, once per handoff)',
     labelNames: ['provider', 'outcome'] as const,
     registers: [registry],
   });
