@@ -384,7 +384,10 @@ export function loadConfig(env: Env, path = env.HANDOFF_CONFIG ?? './handoff.con
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'file not found (copy handoff.config.example.yaml to handoff.config.yaml, or set HANDOFF_CONFIG to your file)'
+        : (error as Error).message;
     throw new ConfigError(path, [{ path: 'HANDOFF_CONFIG', message: `cannot read ${path}: ${reason}` }]);
   }
   return parseConfig(parseConfigText(text, path), env, path);

@@ -39,19 +39,29 @@ export function workerRedisOptions(url: string): ConnectionOptions {
 /** Connects and PINGs until Redis answers or `timeoutMs` runs out. */
 export async function waitForRedis(redis: Redis, url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  if (redis.status === 'wait') redis.connect().catch((error: unknown) => (lastError = error));
-  while (Date.now() < deadline) {
-    try {
-      if (redis.status === 'ready') {
-        await redis.ping();
-        return;
+  // The connection's own 'error' events carry the cause (ECONNREFUSED, WRONGPASS…); the
+  // rejected connect() only says the connection closed.
+  let cause: string | undefined;
+  const onError = (error: Error) => (cause = error.message);
+  redis.on('error', onError);
+  try {
+    if (redis.status === 'wait') redis.connect().catch(() => undefined);
+    while (Date.now() < deadline) {
+      try {
+        if (redis.status === 'ready') {
+          await redis.ping();
+          return;
+        }
+      } catch (error) {
+        cause = (error as Error).message;
       }
-    } catch (error) {
-      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  } finally {
+    redis.off('error', onError);
   }
-  const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
-  throw new Error(`Redis at REDIS_URL=${redactUrl(url)} did not answer within ${Math.round(timeoutMs / 1000)} s${reason}`);
+  throw new Error(
+    `Redis at REDIS_URL=${redactUrl(url)} did not answer within ${Math.round(timeoutMs / 1000)} s${cause ? ` (${cause})` : ''}; ` +
+      'start Redis (e.g. `docker compose up -d redis`) or point REDIS_URL at one',
+  );
 }

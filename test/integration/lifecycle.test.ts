@@ -65,6 +65,7 @@ describe('start-up errors', () => {
     const service = spawnService({ env: { HANDOFF_CONFIG: '/nonexistent/handoff.yaml', REDIS_URL: h.config.redisUrl } });
     expect(await service.exited).toBe(1);
     expect(service.lines.join('\n')).toContain('cannot read /nonexistent/handoff.yaml: file not found');
+    expect(service.lines.join('\n')).toContain('copy handoff.config.example.yaml');
   });
 
   it('a Redis that does not answer within 10 s exits 1 with one line naming REDIS_URL, password hidden', async () => {
@@ -74,6 +75,9 @@ describe('start-up errors', () => {
     expect(service.lines).toHaveLength(1);
     expect(service.lines[0]).toMatch(new RegExp(`^Redis at REDIS_URL=redis://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/0 did not answer within 10 s`));
     expect(service.lines[0]).not.toContain('s3cr3t-pass');
+    // It says why, and what to do.
+    expect(service.lines[0]).toContain('ECONNREFUSED');
+    expect(service.lines[0]).toContain('start Redis');
   }, 20_000);
 });
 
