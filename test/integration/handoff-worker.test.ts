@@ -218,6 +218,11 @@ describe('job validation and cancellation', () => {
     const record = await h.settled(handoffId);
     expect(record).toMatchObject({ state: 'failed', lastError: expect.stringContaining('cancelled') });
     expect(h.brpex.dispatches(phone)).toHaveLength(0);
+    // A cancellation is not a failure: no error line, its own metric outcome.
+    const lines = h.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.handoffId === handoffId);
+    expect(lines.filter((l) => l.msg === 'handoff failed for good')).toEqual([]);
+    expect(lines.some((l) => l.msg === 'handoff attempt' && l.outcome === 'cancelled')).toBe(true);
+    expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/handoff_handoffs_total\{provider="brpex",outcome="cancelled"\} [1-9]/);
     expect((await conversationOf('site', phone))?.state).toBe('bot');
   });
 });
