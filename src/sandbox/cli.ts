@@ -1,13 +1,18 @@
 import { parseArgs } from 'node:util';
 import { BrpexEmulator } from './brpex.js';
+import { EvolutionEmulator } from './evolution.js';
 import { MehubEmulator } from './mehub.js';
 import { SuperagentesEmulator } from './superagentes.js';
 import { ToolzzEmulator } from './toolzz.js';
+import { WhatsappEmulator } from './whatsapp.js';
+import { ZapiEmulator } from './zapi.js';
 
 /**
- * `npm run sandbox`: the four emulators on fixed ports, for trying the service by hand
+ * `npm run sandbox`: the emulators on fixed ports, for trying the service by hand
  * (README "Try it by hand"). They accept any token, and MeHub / SuperAgentes create the
- * customer's chat / conversation the first time it is looked up.
+ * customer's chat / conversation the first time it is looked up. The channel emulators
+ * (WhatsApp, Evolution with instance `loja`, Z-API) record sends but post no webhooks:
+ * they do not know the service's URL.
  * Control API on each: GET /__sandbox/requests, GET /__sandbox/state, POST /__sandbox/faults.
  */
 const { values } = parseArgs({
@@ -21,6 +26,9 @@ const emulators = [
   { name: 'BRPEX', env: 'BRPEX_BASE_URL', emulator: new BrpexEmulator() },
   { name: 'MeHub', env: 'MEHUB_BASE_URL', emulator: new MehubEmulator({ autoCreateChats: true }) },
   { name: 'SuperAgentes', env: 'SUPERAGENTES_BASE_URL', emulator: new SuperagentesEmulator({ autoCreateConversations: true }) },
+  { name: 'WhatsApp', env: 'WHATSAPP_BASE_URL', emulator: new WhatsappEmulator() },
+  { name: 'Evolution', env: 'EVOLUTION_BASE_URL', emulator: new EvolutionEmulator() },
+  { name: 'Z-API', env: 'ZAPI_BASE_URL', emulator: new ZapiEmulator() },
 ];
 
 for (const [i, entry] of emulators.entries()) {

@@ -296,8 +296,20 @@ export class Emulator extends EventEmitter {
     send(res, result);
   }
 
-  /** `/__sandbox/requests`, `/__sandbox/state`, `/__sandbox/faults` (POST), `/__sandbox/reset` (POST). */
-  private control(url: URL, method: string, text: string, res: ServerResponse): void {
+  /**
+   * Subclass hook for extra control endpoints: `action` is the path after `/__sandbox/`,
+   * `text` the raw body. Return undefined when not handled (the base answers 404).
+   * Called only for actions the base does not handle itself.
+   */
+  protected controlAction(_method: string, _action: string, _text: string): RouteResult | undefined | Promise<RouteResult | undefined> {
+    return undefined;
+  }
+
+  /**
+   * `/__sandbox/requests`, `/__sandbox/state`, `/__sandbox/faults` (POST), `/__sandbox/reset` (POST),
+   * then whatever {@link controlAction} adds.
+   */
+  private async control(url: URL, method: string, text: string, res: ServerResponse): Promise<void> {
     const action = url.pathname.slice('/__sandbox/'.length);
     if (method === 'GET' && action === 'requests') {
       const route = url.searchParams.get('route') ?? undefined;
@@ -318,7 +330,8 @@ export class Emulator extends EventEmitter {
         return send(res, { status: 400, body: { message: 'expected {"route","faults":[…]} or {"latencyMs"}' } });
       }
     }
-    send(res, { status: 404, body: { message: 'unknown control endpoint' } });
+    const extra = await this.controlAction(method, action, text);
+    send(res, extra ?? { status: 404, body: { message: 'unknown control endpoint' } });
   }
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { codePointLength } from '../text.js';
 import { bearerAuth, Emulator, type RouteResult } from './emulator.js';
 
@@ -75,6 +75,87 @@ export interface MehubEmulatorOptions {
    * customer's WhatsApp chat had reached MeHub (the demo and `npm run sandbox` use it).
    */
   autoCreateChats?: boolean;
+  /** Where platform events (webhooks) are POSTed; unset = none are sent. See {@link MehubEmulator.setWebhook}. */
+  webhookUrl?: string;
+  /** Sent as `X-Webhook-Secret` when set (MeHub's optional shared secret; not an HMAC). */
+  webhookSecret?: string;
+  /** Further attempts after the first when an answer is not 2xx or the request fails (default 3). */
+  webhookRetries?: number;
+  /** Wait between attempts (default 200 ms; the real platform's schedule is not documented). */
+  webhookRetryDelayMs?: number;
+  /** How long one attempt waits for an answer (default 30 000 ms, as MeHub documents). */
+  webhookTimeoutMs?: number;
+  /** Channel token → name, for `data.chat.channel.name` (default `Canal <token>`). */
+  channelNames?: Record<string, string>;
+}
+
+/** MeHub's documented webhook events (research/channels.md §4). */
+export type MehubWebhookEvent =
+  | 'MESSAGE_SENT'
+  | 'MESSAGE_RECEIVED'
+  | 'CHAT_CREATED'
+  | 'CHAT_ENDED'
+  | 'CHAT_TRANSFERRED'
+  | 'CHANNEL_CONNECTED'
+  | 'CHANNEL_DISCONNECTED';
+
+/** An attendant as `data.user` carries it. */
+export interface MehubWebhookUser {
+  id: number | string;
+  name: string;
+}
+
+/** `data` of a chat event (the emulator sends CHAT_CREATED, CHAT_TRANSFERRED and CHAT_ENDED). */
+export interface MehubWebhookData {
+  chat: {
+    token: string;
+    status: MehubChatStatus;
+    external_reference: string | null;
+    channel: { token: string; name: string; type: 'whatsapp' };
+    is_open: boolean;
+  };
+  contact: { phone: string; name: string; tags: string[] };
+  user: MehubWebhookUser | null;
+  message: null;
+}
+
+/** What is POSTed to the webhook URL. `webhook_id` is per event: every retry of one event repeats it. */
+export interface MehubWebhookEnvelope {
+  event: MehubWebhookEvent;
+  data: MehubWebhookData;
+  /** When the event happened (ISO); the same on every attempt. */
+  timestamp: string;
+  /** 1 on the first delivery, then 2, 3, … (also counting on after {@link MehubEmulator.redeliver}). */
+  attempt: number;
+  webhook_id: string;
+}
+
+/** One delivery attempt: the answer's `status`, or the `error` when there was none. */
+export interface MehubWebhookDelivery {
+  event: MehubWebhookEvent;
+  webhookId: string;
+  /** The chat the event is about. */
+  chatToken: string;
+  attempt: number;
+  status?: number;
+  error?: string;
+  /** When the answer (or the failure) came, ms since the epoch. */
+  at: number;
+}
+
+/** An event as sent, kept for {@link MehubEmulator.redeliver}. */
+interface SentEvent {
+  event: MehubWebhookEvent;
+  webhookId: string;
+  data: MehubWebhookData;
+  timestamp: string;
+  /** The attempt number the next delivery attempt carries. */
+  nextAttempt: number;
+}
+
+export interface CloseChatOptions {
+  /** `data.user` of the CHAT_ENDED event; default the chat's attendant (`Atendente <id>`), or null. */
+  attendant?: MehubWebhookUser;
 }
 
 export const MEHUB_DEFAULT_CHANNEL = 'origin0channel01';
@@ -84,6 +165,10 @@ const PER_PAGE_DEFAULT = 20;
 const PER_PAGE_MAX = 100;
 const STATUSES: readonly MehubChatStatus[] = ['entrance', 'waiting', 'finished'];
 const TOKEN_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+const WEBHOOK_RETRIES_DEFAULT = 3;
+const WEBHOOK_RETRY_DELAY_DEFAULT = 200;
+const WEBHOOK_TIMEOUT_DEFAULT = 30_000;
 
 const fail = (status: number, message: string): RouteResult => ({ status, body: { success: false, message } });
 const NOT_FOUND = fail(404, 'Conversa ou canal não encontrado.');
@@ -108,6 +193,15 @@ function queryInteger(value: string | null): number | undefined {
  * within the chat's channel only changes the attendant (same chat), while a transfer to
  * another channel creates a new chat there for the same contact, linked to the original
  * (which is left as it was) — so repeating a cross-channel transfer creates another chat.
+ *
+ * Platform events: with a webhook URL set, an applied transfer sends CHAT_TRANSFERRED (after
+ * CHAT_CREATED for the chat a cross-channel transfer creates), and {@link closeChat} — the
+ * attendant ending the chat — sends CHAT_ENDED. Each event is POSTed as
+ * `{event, data, timestamp, attempt, webhook_id}` with `X-Webhook-Secret` when a secret is set,
+ * and retried (same `webhook_id`, `attempt` + 1) on a non-2xx answer or a failed request.
+ * The exact `data` of CHAT_ENDED / CHAT_TRANSFERRED was not captured publicly
+ * (research/channels.md §4): it follows the documented `data` fields (`chat`, `contact`, `user`,
+ * `message`), with `message: null` since these events carry no message.
  */
 export class MehubEmulator extends Emulator {
   forbiddenChannels: Set<string>;
@@ -121,6 +215,17 @@ export class MehubEmulator extends Emulator {
   private nextContactId = 1;
   private nextMessageId = 1;
   private readonly options: MehubEmulatorOptions;
+  /** Further attempts after the first (see {@link MehubEmulatorOptions.webhookRetries}). */
+  webhookRetries: number;
+  webhookRetryDelayMs: number;
+  webhookTimeoutMs: number;
+  private webhookUrl: string | undefined;
+  private webhookSecret: string | undefined;
+  private readonly deliveries: MehubWebhookDelivery[] = [];
+  private readonly sentEvents = new Map<string, SentEvent>();
+  /** Deliveries under way; {@link reset} and {@link close} abort them. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private webhookAbort = new AbortController();
 
   constructor(options: MehubEmulatorOptions = {}) {
     super(
@@ -146,6 +251,85 @@ export class MehubEmulator extends Emulator {
     this.forbiddenChannels = new Set(options.forbiddenChannels);
     this.attendantChannels = copyAccess(options.attendantChannels);
     this.knownChannels = new Set(options.knownChannels);
+    this.webhookUrl = options.webhookUrl;
+    this.webhookSecret = options.webhookSecret;
+    this.webhookRetries = options.webhookRetries ?? WEBHOOK_RETRIES_DEFAULT;
+    this.webhookRetryDelayMs = options.webhookRetryDelayMs ?? WEBHOOK_RETRY_DELAY_DEFAULT;
+    this.webhookTimeoutMs = options.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_DEFAULT;
+  }
+
+  /** Where events go from now on (undefined = nowhere), and the `X-Webhook-Secret` to send (undefined = none). */
+  setWebhook(url: string | undefined, secret?: string): void {
+    this.webhookUrl = url;
+    this.webhookSecret = secret;
+  }
+
+  /**
+   * The attendant ends the chat: it becomes `is_open: false`, `status: 'finished'`, and a
+   * CHAT_ENDED event is sent. Resolves once the event was answered 2xx or the retries ran out,
+   * with the last delivery attempt (undefined when no webhook URL is set). Throws for an
+   * unknown or already closed chat.
+   */
+  async closeChat(token: string, options: CloseChatOptions = {}): Promise<MehubWebhookDelivery | undefined> {
+    const chat = this.byToken.get(token);
+    if (!chat) throw new Error(`mehub emulator: no chat ${token}`);
+    if (!chat.is_open) throw new Error(`mehub emulator: chat ${token} is already closed`);
+    chat.is_open = false;
+    chat.status = 'finished';
+    const user = options.attendant ?? (chat.attendant === null ? null : attendantUser(chat.attendant));
+    return this.track(this.deliver(this.newEvent('CHAT_ENDED', chat, user)));
+  }
+
+  /** The newest open chat of a phone (optionally in one channel), e.g. the chat a handoff created; a copy. */
+  openChat(phone: string, channel?: string): MehubChat | undefined {
+    const chat = this.sorted()
+      .filter((c) => c.contact.phone === phone && c.is_open && (channel === undefined || c.channel === channel))
+      .at(-1);
+    return chat && structuredClone(chat);
+  }
+
+  /** Every delivery attempt, oldest first (copies). */
+  webhookDeliveries(): MehubWebhookDelivery[] {
+    return this.deliveries.map((d) => ({ ...d }));
+  }
+
+  /**
+   * Resolves with the first delivery attempt that matches (already recorded ones count), or
+   * rejects after `timeoutMs` saying what was seen.
+   */
+  waitForWebhook(predicate: (d: MehubWebhookDelivery) => boolean, timeoutMs = 10_000): Promise<MehubWebhookDelivery> {
+    const found = this.deliveries.find(predicate);
+    if (found) return Promise.resolve({ ...found });
+    return new Promise((resolve, reject) => {
+      const check = (delivery: MehubWebhookDelivery) => {
+        if (!predicate(delivery)) return;
+        clearTimeout(timer);
+        this.off('webhook', check);
+        resolve({ ...delivery });
+      };
+      const timer = setTimeout(() => {
+        this.off('webhook', check);
+        const seen = this.deliveries.map((d) => `${d.event}#${d.attempt}→${d.status ?? d.error}`).join(', ') || 'none';
+        reject(new Error(`mehub: waited ${timeoutMs} ms for a matching webhook delivery, saw: ${seen}`));
+      }, timeoutMs);
+      this.on('webhook', check);
+    });
+  }
+
+  /**
+   * Sends an earlier event again with the same `webhook_id` (a duplicate, as after a lost
+   * answer), with retries; `attempt` counts on from the last one. Throws for an unknown id.
+   */
+  redeliver(webhookId: string): Promise<MehubWebhookDelivery | undefined> {
+    const sent = this.sentEvents.get(webhookId);
+    if (!sent) throw new Error(`mehub emulator: no event with webhook_id ${webhookId}`);
+    return this.track(this.deliver(sent));
+  }
+
+  /** Also aborts webhook deliveries under way. */
+  override async close(): Promise<void> {
+    await this.abortDeliveries();
+    await super.close();
   }
 
   /** Adds a chat (the contact is shared by every chat of the same phone); returns a copy. */
@@ -188,9 +372,16 @@ export class MehubEmulator extends Emulator {
     return this.applied.map((t) => ({ ...t }));
   }
 
-  /** Also forgets chats, contacts and transfers, and restores the constructor's permissions. */
+  /**
+   * Also forgets chats, contacts, transfers and webhook deliveries (aborting those under way),
+   * and restores the constructor's permissions. The webhook URL, secret and retry settings
+   * are wiring, not data: they are kept.
+   */
   override reset(): void {
     super.reset();
+    void this.abortDeliveries();
+    this.deliveries.length = 0;
+    this.sentEvents.clear();
     this.byToken.clear();
     this.contacts.clear();
     this.applied.length = 0;
@@ -209,7 +400,126 @@ export class MehubEmulator extends Emulator {
       forbiddenChannels: [...this.forbiddenChannels],
       attendantChannels: Object.fromEntries([...this.attendantChannels].map(([id, channels]) => [id, [...channels]])),
       knownChannels: [...this.knownChannels],
+      webhook: { url: this.webhookUrl ?? null, secret: this.webhookSecret !== undefined, deliveries: this.webhookDeliveries() },
     };
+  }
+
+  /**
+   * `POST /__sandbox/chats/<token>/close` (body optional `{"attendant":{"id","name"}}`) →
+   * `{chat, delivery}` once the CHAT_ENDED delivery is done; `POST /__sandbox/webhook`
+   * `{"url","secret"?}`; `POST /__sandbox/webhooks/<webhook_id>/redeliver` → `{delivery}`.
+   */
+  protected override async controlAction(method: string, action: string, text: string): Promise<RouteResult | undefined> {
+    if (method !== 'POST') return undefined;
+    let body: Record<string, unknown>;
+    try {
+      const parsed: unknown = text === '' ? {} : JSON.parse(text);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      body = parsed as Record<string, unknown>;
+    } catch {
+      return { status: 400, body: { message: 'expected a JSON object' } };
+    }
+    const close = /^chats\/([^/]+)\/close$/.exec(action);
+    if (close) {
+      const token = decodeURIComponent(close[1] ?? '');
+      const chat = this.byToken.get(token);
+      if (!chat) return { status: 404, body: { message: `no chat ${token}` } };
+      if (!chat.is_open) return { status: 409, body: { message: `chat ${token} is already closed` } };
+      const attendant = body.attendant;
+      if (attendant !== undefined && !isUser(attendant)) return { status: 400, body: { message: 'attendant must be {"id","name"}' } };
+      const delivery = await this.closeChat(token, attendant === undefined ? {} : { attendant });
+      return { status: 200, body: { chat: this.chat(token), delivery: delivery ?? null } };
+    }
+    if (action === 'webhook') {
+      const { url, secret } = body;
+      if ((url !== undefined && url !== null && typeof url !== 'string') || (secret !== undefined && secret !== null && typeof secret !== 'string')) {
+        return { status: 400, body: { message: 'expected {"url","secret"?}' } };
+      }
+      this.setWebhook(url ?? undefined, secret ?? undefined);
+      return { status: 200, body: { ok: true } };
+    }
+    const redeliver = /^webhooks\/([^/]+)\/redeliver$/.exec(action);
+    if (redeliver) {
+      const webhookId = decodeURIComponent(redeliver[1] ?? '');
+      if (!this.sentEvents.has(webhookId)) return { status: 404, body: { message: `no event with webhook_id ${webhookId}` } };
+      return { status: 200, body: { delivery: (await this.redeliver(webhookId)) ?? null } };
+    }
+    return undefined;
+  }
+
+  private newEvent(event: MehubWebhookEvent, chat: MehubChat, user: MehubWebhookUser | null): SentEvent {
+    return {
+      event,
+      webhookId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      nextAttempt: 1,
+      data: {
+        chat: {
+          token: chat.token,
+          status: chat.status,
+          external_reference: null,
+          channel: { token: chat.channel, name: this.options.channelNames?.[chat.channel] ?? `Canal ${chat.channel}`, type: 'whatsapp' },
+          is_open: chat.is_open,
+        },
+        contact: { phone: chat.contact.phone, name: chat.contact.name, tags: [] },
+        user: user && { ...user },
+        message: null,
+      },
+    };
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.pending.add(promise);
+    void promise.finally(() => this.pending.delete(promise));
+    return promise;
+  }
+
+  private async abortDeliveries(): Promise<void> {
+    this.webhookAbort.abort();
+    this.webhookAbort = new AbortController();
+    await Promise.allSettled([...this.pending]);
+  }
+
+  /**
+   * Sends one event (nothing without a webhook URL): up to 1 + `webhookRetries` attempts,
+   * `webhookRetryDelayMs` apart, until one is answered 2xx. Never rejects.
+   */
+  private async deliver(sent: SentEvent, signal = this.webhookAbort.signal): Promise<MehubWebhookDelivery | undefined> {
+    const url = this.webhookUrl;
+    if (url === undefined || signal.aborted) return undefined;
+    this.sentEvents.set(sent.webhookId, sent);
+    const secret = this.webhookSecret;
+    let last: MehubWebhookDelivery | undefined;
+    for (let i = 0; i <= this.webhookRetries; i++) {
+      if (i > 0 && !(await abortableSleep(this.webhookRetryDelayMs, signal))) break;
+      if (signal.aborted) break;
+      const attempt = sent.nextAttempt++;
+      const envelope: MehubWebhookEnvelope = { event: sent.event, data: sent.data, timestamp: sent.timestamp, attempt, webhook_id: sent.webhookId };
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (secret !== undefined) headers['x-webhook-secret'] = secret;
+      const delivery: MehubWebhookDelivery = { event: sent.event, webhookId: sent.webhookId, chatToken: sent.data.chat.token, attempt, at: 0 };
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(envelope),
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.webhookTimeoutMs)]),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        delivery.status = res.status;
+      } catch (error) {
+        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+        delivery.error = cause?.code ?? cause?.message ?? (error as Error).message;
+      }
+      // Aborted by reset()/close(): the log belongs to what comes next; record nothing.
+      if (signal.aborted) break;
+      delivery.at = Date.now();
+      last = delivery;
+      this.deliveries.push(delivery);
+      this.emit('webhook', { ...delivery });
+      if (delivery.status !== undefined && delivery.status >= 200 && delivery.status < 300) break;
+    }
+    return last && { ...last };
   }
 
   private sorted(): MehubChat[] {
@@ -335,11 +645,51 @@ export class MehubEmulator extends Emulator {
       record.newChatToken = created.token;
     }
     this.applied.push(record);
+    if (this.webhookUrl !== undefined) {
+      // Sent after the answer is built, in order: the new chat exists before it is transferred to.
+      const user = attendant === null ? null : attendantUser(attendant);
+      const createdChat = record.newChatToken === undefined ? undefined : this.byToken.get(record.newChatToken);
+      const createdEvent = createdChat && this.newEvent('CHAT_CREATED', createdChat, user);
+      const transferredEvent = this.newEvent('CHAT_TRANSFERRED', chat, user);
+      const signal = this.webhookAbort.signal;
+      void this.track(
+        (async () => {
+          if (createdEvent) await this.deliver(createdEvent, signal);
+          await this.deliver(transferredEvent, signal);
+        })(),
+      );
+    }
     return {
       status: 200,
       body: { success: true, message: 'Conversa transferida com sucesso.', data: { chatToken: chat.token, channel, attendant } },
     };
   }
+}
+
+function attendantUser(id: number): MehubWebhookUser {
+  return { id, name: `Atendente ${id}` };
+}
+
+function isUser(value: unknown): value is MehubWebhookUser {
+  if (value === null || typeof value !== 'object') return false;
+  const { id, name } = value as Record<string, unknown>;
+  return (typeof id === 'number' || typeof id === 'string') && typeof name === 'string';
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function copyAccess(access: Map<number, Set<string>> | undefined): Map<number, Set<string>> {

@@ -149,6 +149,33 @@ export class SuperagentesEmulator extends Emulator {
     return structuredClone(this.appliedBulk);
   }
 
+  /**
+   * The conversation of a phone that a handoff touched: the one last changed by a PATCH; when
+   * none was, the newest (by `updatedAt`) not-`RESOLVED` one — the one a handoff would pick. A copy.
+   */
+  conversationFor(phone: string): SuperagentesConversation | undefined {
+    const patched = this.appliedUpdates.findLast((u) => this.byId.get(u.id)?.channelExternalId === phone);
+    const conversation =
+      (patched && this.byId.get(patched.id)) ??
+      [...this.byId.values()]
+        .filter((c) => c.channelExternalId === phone && c.status !== 'RESOLVED')
+        .sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt))[0];
+    return conversation && structuredClone(conversation);
+  }
+
+  /**
+   * The attendant marks the conversation resolved (the human is done): `status` becomes
+   * `RESOLVED` and `updatedAt` moves on, as `GET /api/conversations` then shows. Throws for an
+   * unknown id; returns a copy.
+   */
+  resolveConversation(id: string): SuperagentesConversation {
+    const conversation = this.byId.get(id);
+    if (!conversation) throw new Error(`superagentes emulator: no conversation ${id}`);
+    conversation.status = 'RESOLVED';
+    conversation.updatedAt = this.stamp();
+    return structuredClone(conversation);
+  }
+
   /** Also forgets conversations, members and recorded changes, and restores `listShape`. */
   override reset(): void {
     super.reset();
@@ -168,6 +195,15 @@ export class SuperagentesEmulator extends Emulator {
       updates: this.updates(),
       bulkUpdates: this.bulkUpdates(),
     };
+  }
+
+  /** `POST /__sandbox/conversations/<id>/resolve` → the resolved conversation (404 for an unknown id). */
+  protected override controlAction(method: string, action: string): RouteResult | undefined {
+    const resolve = method === 'POST' ? /^conversations\/([^/]+)\/resolve$/.exec(action) : null;
+    if (!resolve) return undefined;
+    const id = decodeURIComponent(resolve[1] ?? '');
+    if (!this.byId.has(id)) return { status: 404, body: { message: 'Conversa não encontrada' } };
+    return { status: 200, body: this.resolveConversation(id) };
   }
 
   /** Now as ISO, strictly after the previous stamp (so "newest updatedAt" is never a tie). */

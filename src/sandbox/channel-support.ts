@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+
+/** What a webhook the emulator POSTed got back (`status`), or why it got nothing (`error`). */
+export interface WebhookResult {
+  /** `echo` of a send call, `phone` = {@link phoneSend}-style message, `status` = delivery status. */
+  kind: 'echo' | 'phone' | 'status';
+  /** The message the webhook is about. */
+  id: string;
+  url: string;
+  status?: number;
+  error?: string;
+  at: number;
+}
+
+export interface PostAnswer {
+  status: number;
+  /** Parsed JSON when the answer is JSON, else the raw text (undefined when empty). */
+  body: unknown;
+}
+
+/** How long an emulator waits for a product's webhook answer before recording a timeout. */
+const WEBHOOK_TIMEOUT_MS = 10_000;
+
+/**
+ * A list of records with event-driven waits, for the channel emulators' sends and webhooks
+ * (the request log of {@link Emulator} only sees requests, not what they produced).
+ */
+export class RecordLog<T> {
+  private readonly items: T[] = [];
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly label: string) {}
+
+  push(item: T): void {
+    this.items.push(item);
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  /** Copies, oldest first. */
+  list(): T[] {
+    return this.items.map((item) => structuredClone(item));
+  }
+
+  clear(): void {
+    this.items.length = 0;
+  }
+
+  /**
+   * Resolves with the matching records once there are `count` of them (already recorded ones
+   * count), or rejects after `timeoutMs` saying how many were seen.
+   */
+  waitFor(count = 1, predicate: (item: T) => boolean = () => true, timeoutMs = 10_000): Promise<T[]> {
+    const matching = () => this.items.filter(predicate).map((item) => structuredClone(item));
+    const found = matching();
+    if (found.length >= count) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(new Error(`${this.label}: waited ${timeoutMs} ms for ${count} matching record(s), saw ${matching().length}`));
+      }, timeoutMs);
+      const check = () => {
+        const now = matching();
+        if (now.length < count) return;
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        resolve(now);
+      };
+      this.listeners.add(check);
+    });
+  }
+}
+
+/** POSTs `raw` (already serialized, so signatures cover exactly these bytes) and reads the answer. */
+export async function postRaw(url: string, raw: string, headers: Record<string, string> = {}, timeoutMs = WEBHOOK_TIMEOUT_MS): Promise<PostAnswer> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: raw,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let body: unknown = text === '' ? undefined : text;
+  if (text !== '') {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not JSON: keep the text, a test may want to see it.
+    }
+  }
+  return { status: res.status, body };
+}
+
+/**
+ * Posts a webhook on the emulator's behalf and records the outcome; never throws, as a real
+ * platform does not fail a send because the customer's webhook failed.
+ */
+export async function postAndRecord(
+  log: RecordLog<WebhookResult>,
+  result: Pick<WebhookResult, 'kind' | 'id' | 'url'>,
+  raw: string,
+  headers: Record<string, string> = {},
+): Promise<WebhookResult> {
+  const entry: WebhookResult = { ...result, at: Date.now() };
+  try {
+    entry.status = (await postRaw(result.url, raw, headers)).status;
+  } catch (error) {
+    entry.error = (error as Error).message;
+  }
+  entry.at = Date.now();
+  log.push(entry);
+  return entry;
+}
+
+/** `bytes` random bytes as upper-case hex (Evolution / Z-API ids). */
+export function upperHex(bytes: number): string {
+  return randomBytes(bytes).toString('hex').toUpperCase();
+}
+
+export const unixSeconds = (date = new Date()): number => Math.floor(date.getTime() / 1000);

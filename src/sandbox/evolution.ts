@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import { postAndRecord, postRaw, RecordLog, unixSeconds, upperHex, type PostAnswer, type WebhookResult } from './channel-support.js';
+import { Emulator, type RouteResult } from './emulator.js';
+
+/** When the echo `messages.upsert` of a sent message reaches the product, relative to the send call's answer. */
+export type EchoMode = 'after' | 'before' | 'off';
+
+/** One message the emulator accepted. */
+export interface EvolutionSent {
+  id: string;
+  instance: string;
+  /** `number` as the caller gave it. */
+  number: string;
+  remoteJid: string;
+  text: string;
+  at: number;
+}
+
+export interface EvolutionEmulatorOptions {
+  /** Expected `apikey` header; undefined accepts any. */
+  apiKey?: string;
+  /** Instances that exist (default `["loja"]`); others answer 404. */
+  instances?: string[];
+  /** The product's webhook; echoes and {@link EvolutionEmulator.phoneSend} go there. */
+  webhookUrl?: string;
+  /** The instance's custom webhook headers, e.g. `{ authorization: 'Bearer …' }`. */
+  webhookHeaders?: Record<string, string>;
+  /** Default `after`; `before` is the race where the echo arrives before the send call returned its id. */
+  echo?: EchoMode;
+}
+
+export interface EvolutionUpsertOptions {
+  instance: string;
+  /** `<digits>@s.whatsapp.net`, `<id>@g.us`…; or give `phone` (digits). */
+  remoteJid?: string;
+  phone?: string;
+  /** Default: 32 upper-case hex characters (an Android-sent id). */
+  id?: string;
+  fromMe?: boolean;
+  /** Default `Cliente <last 4 digits>`, or `Você` when `fromMe` (Evolution's own fallback). */
+  pushName?: string;
+  /** The content; with none of these the message is the text `Olá`. */
+  text?: string;
+  /** Raw `extendedTextMessage`: v2.3.6 rewrites it to `conversation`, older versions deliver it as is. */
+  extendedText?: string;
+  imageCaption?: string;
+  /** An image without caption. */
+  image?: true;
+  videoCaption?: string;
+  video?: true;
+  audio?: true;
+  sticker?: true;
+  /** The group member who wrote (group JIDs). */
+  participant?: string;
+  /** Default `DELIVERY_ACK`, or `SERVER_ACK` when `fromMe`. */
+  status?: string;
+  /** Default `android`. */
+  source?: string;
+  messageTimestamp?: number;
+  instanceId?: string;
+  /** Envelope fields. */
+  destination?: string;
+  sender?: string;
+  serverUrl?: string;
+  apikey?: string;
+}
+
+export interface EvolutionEnvelopeExtras {
+  destination?: string;
+  sender?: string;
+  serverUrl?: string;
+  apikey?: string;
+}
+
+/** The business phone the emulated instance is connected as. */
+export const EVOLUTION_DEFAULT_SENDER = '5511900000000@s.whatsapp.net';
+const MEDIA_URL = 'https://mmg.whatsapp.net/v/t62.7118-24/emulated.enc';
+const NUMBER = /^\d+(@s\.whatsapp\.net)?$/;
+
+/**
+ * An id as Baileys makes them: `3EB0…` (24 characters) for messages sent through the API
+ * (Baileys' `getDevice` calls that `unknown`), 32 hex for a phone (`android`).
+ */
+const apiMessageId = () => `3EB0${upperHex(10)}`;
+const phoneMessageId = () => upperHex(16);
+
+/** Any other event (`messages.update`, `connection.update`, …) in Evolution's webhook envelope. */
+export function evolutionEvent(event: string, instance: string, data: unknown, extras: EvolutionEnvelopeExtras = {}): unknown {
+  return {
+    event,
+    instance,
+    data,
+    destination: extras.destination ?? 'http://127.0.0.1/webhook',
+    date_time: new Date().toISOString(),
+    sender: extras.sender ?? EVOLUTION_DEFAULT_SENDER,
+    server_url: extras.serverUrl ?? 'http://127.0.0.1:8080',
+    apikey: extras.apikey ?? 'emulated-instance-token',
+  };
+}
+
+function messageContent(options: EvolutionUpsertOptions): { message: Record<string, unknown>; messageType: string } {
+  if (options.extendedText !== undefined) return { message: { extendedTextMessage: { text: options.extendedText } }, messageType: 'extendedTextMessage' };
+  if (options.imageCaption !== undefined || options.image) {
+    const image: Record<string, unknown> = { url: MEDIA_URL, mimetype: 'image/jpeg' };
+    if (options.imageCaption !== undefined) image.caption = options.imageCaption;
+    return { message: { imageMessage: image }, messageType: 'imageMessage' };
+  }
+  if (options.videoCaption !== undefined || options.video) {
+    const video: Record<string, unknown> = { url: MEDIA_URL, mimetype: 'video/mp4', seconds: 5 };
+    if (options.videoCaption !== undefined) video.caption = options.videoCaption;
+    return { message: { videoMessage: video }, messageType: 'videoMessage' };
+  }
+  if (options.audio) return { message: { audioMessage: { url: MEDIA_URL, mimetype: 'audio/ogg; codecs=opus', seconds: 3, ptt: true } }, messageType: 'audioMessage' };
+  if (options.sticker) return { message: { stickerMessage: { url: MEDIA_URL, mimetype: 'image/webp', isAnimated: false } }, messageType: 'stickerMessage' };
+  return { message: { conversation: options.text ?? 'Olá' }, messageType: 'conversation' };
+}
+
+/** A `messages.upsert` webhook as Evolution v2 posts it (webhook.controller.ts + `prepareMessage`). */
+export function evolutionUpsert(options: EvolutionUpsertOptions): unknown {
+  if (options.remoteJid === undefined && options.phone === undefined) throw new Error('evolutionUpsert: give remoteJid or phone');
+  const remoteJid = options.remoteJid ?? `${options.phone}@s.whatsapp.net`;
+  const fromMe = options.fromMe ?? false;
+  const key: Record<string, unknown> = { remoteJid, fromMe, id: options.id ?? phoneMessageId() };
+  if (options.participant !== undefined) key.participant = options.participant;
+  const digits = remoteJid.split('@')[0] ?? '';
+  const { message, messageType } = messageContent(options);
+  return evolutionEvent(
+    'messages.upsert',
+    options.instance,
+    {
+      key,
+      pushName: options.pushName ?? (fromMe ? 'Você' : `Cliente ${digits.slice(-4)}`),
+      status: options.status ?? (fromMe ? 'SERVER_ACK' : 'DELIVERY_ACK'),
+      message,
+      messageType,
+      messageTimestamp: options.messageTimestamp ?? unixSeconds(),
+      instanceId: options.instanceId ?? randomUUID(),
+      source: options.source ?? 'android',
+    },
+    options,
+  );
+}
+
+/** POSTs an Evolution webhook with the instance's custom `headers` (Evolution signs nothing). */
+export function deliverEvolutionWebhook(url: string, payload: unknown, headers: Record<string, string> = {}): Promise<PostAnswer> {
+  return postRaw(url, JSON.stringify(payload), headers);
+}
+
+const badRequest = (messages: string[]): RouteResult => ({
+  status: 400,
+  // Evolution answers jsonschema's messages nested in an array (issue #2570's real answer).
+  body: { status: 400, error: 'Bad Request', response: { message: [messages] } },
+});
+
+/**
+ * Evolution API v2 `POST /message/sendText/{instance}`: header `apikey`, body `{number, text}`,
+ * 201 with the sent message. Like the real one, each send is echoed to the instance's webhook
+ * as a `fromMe` `messages.upsert` with the same id — after the answer, before it, or not at all.
+ */
+export class EvolutionEmulator extends Emulator {
+  echo: EchoMode;
+  webhookUrl: string | undefined;
+  private readonly sends = new RecordLog<EvolutionSent>('evolution sends');
+  private readonly webhooks = new RecordLog<WebhookResult>('evolution webhooks');
+  private readonly instanceIds: Map<string, string>;
+  private readonly options: EvolutionEmulatorOptions;
+
+  constructor(options: EvolutionEmulatorOptions = {}) {
+    super(
+      'evolution',
+      [
+        {
+          name: 'sendText',
+          method: 'POST',
+          pattern: '/message/sendText/:instance',
+          handle: ({ params, body }) => this.sendText(params.instance ?? '', body),
+        },
+      ],
+      (headers) =>
+        options.apiKey === undefined || headers.apikey === options.apiKey
+          ? null
+          : { status: 401, body: { status: 401, error: 'Unauthorized', response: { message: 'Unauthorized' } } },
+    );
+    this.options = options;
+    this.echo = options.echo ?? 'after';
+    this.webhookUrl = options.webhookUrl;
+    this.instanceIds = new Map((options.instances ?? ['loja']).map((name) => [name, randomUUID()]));
+  }
+
+  /** Accepted messages, oldest first (copies). */
+  sent(): EvolutionSent[] {
+    return this.sends.list();
+  }
+
+  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
+  waitForSent(count = 1, predicate?: (sent: EvolutionSent) => boolean, timeoutMs?: number): Promise<EvolutionSent[]> {
+    return this.sends.waitFor(count, predicate, timeoutMs);
+  }
+
+  /** Outcomes of the echoes and {@link phoneSend} webhooks posted so far. */
+  echoes(): WebhookResult[] {
+    return this.webhooks.list();
+  }
+
+  waitForEchoes(count = 1, predicate?: (echo: WebhookResult) => boolean, timeoutMs?: number): Promise<WebhookResult[]> {
+    return this.webhooks.waitFor(count, predicate, timeoutMs);
+  }
+
+  /**
+   * An attendant answering from the business phone / WhatsApp Web: posts a `fromMe` upsert
+   * with a fresh id that no sendText returned, once it was answered; returns the id.
+   */
+  async phoneSend(number: string, text: string, instance = this.firstInstance()): Promise<string> {
+    const url = this.requireWebhook();
+    const id = phoneMessageId();
+    const remoteJid = number.includes('@') ? number : `${number}@s.whatsapp.net`;
+    await postAndRecord(this.webhooks, { kind: 'phone', id, url }, JSON.stringify(this.upsert(instance, remoteJid, id, text, 'android')), this.options.webhookHeaders);
+    return id;
+  }
+
+  /** Also forgets sends and webhook outcomes, and restores `echo` and `webhookUrl`. */
+  override reset(): void {
+    super.reset();
+    this.sends.clear();
+    this.webhooks.clear();
+    this.echo = this.options.echo ?? 'after';
+    this.webhookUrl = this.options.webhookUrl;
+  }
+
+  override state(): unknown {
+    return { instances: Object.fromEntries(this.instanceIds), sent: this.sent(), echoes: this.echoes(), echo: this.echo };
+  }
+
+  private firstInstance(): string {
+    const first = this.instanceIds.keys().next();
+    if (first.done) throw new Error('evolution emulator: no instance configured');
+    return first.value;
+  }
+
+  private requireWebhook(): string {
+    if (!this.webhookUrl) throw new Error('evolution emulator: no webhookUrl configured');
+    return this.webhookUrl;
+  }
+
+  private upsert(instance: string, remoteJid: string, id: string, text: string, source: string): unknown {
+    return evolutionUpsert({
+      instance,
+      remoteJid,
+      id,
+      fromMe: true,
+      text,
+      source,
+      instanceId: this.instanceIds.get(instance) ?? randomUUID(),
+      destination: this.webhookUrl ?? '',
+      serverUrl: this.url,
+      apikey: this.options.apiKey ?? 'emulated-instance-token',
+    });
+  }
+
+  private async sendText(instance: string, body: unknown): Promise<RouteResult> {
+    const instanceId = this.instanceIds.get(instance);
+    if (instanceId === undefined) {
+      return { status: 404, body: { status: 404, error: 'Not Found', response: { message: [`The "${instance}" instance does not exist`] } } };
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return badRequest(['instance is not of a type(s) object']);
+    const input = body as Record<string, unknown>;
+    // Messages in jsonschema's wording, as Evolution validates with it; the digits-only rule is
+    // the emulator's (the product must send the JID's digits, SPEC §8.2).
+    const errors: string[] = [];
+    if (input.number === undefined) errors.push('instance requires property "number"');
+    else if (typeof input.number !== 'string') errors.push('instance.number is not of a type(s) string');
+    else if (!NUMBER.test(input.number)) errors.push('instance.number does not match pattern "^\\d+(@s\\.whatsapp\\.net)?$"');
+    if (input.text === undefined) errors.push('instance requires property "text"');
+    else if (typeof input.text !== 'string') errors.push('instance.text is not of a type(s) string');
+    else if (input.text === '') errors.push('instance.text does not meet minimum length of 1');
+    if (errors.length > 0) return badRequest(errors);
+
+    const number = input.number as string;
+    const text = input.text as string;
+    const remoteJid = number.includes('@') ? number : `${number}@s.whatsapp.net`;
+    const id = apiMessageId();
+    const messageTimestamp = unixSeconds();
+    this.sends.push({ id, instance, number, remoteJid, text, at: Date.now() });
+
+    const url = this.webhookUrl;
+    if (url && this.echo !== 'off') {
+      const raw = JSON.stringify(this.upsert(instance, remoteJid, id, text, 'unknown'));
+      const post = () => postAndRecord(this.webhooks, { kind: 'echo', id, url }, raw, this.options.webhookHeaders);
+      if (this.echo === 'before') await post();
+      else setImmediate(() => void post());
+    }
+    return {
+      status: 201,
+      body: {
+        key: { remoteJid, fromMe: true, id },
+        pushName: '',
+        status: 'PENDING',
+        message: { conversation: text },
+        messageType: 'conversation',
+        messageTimestamp,
+        instanceId,
+        source: 'unknown',
+      },
+    };
+  }
+}

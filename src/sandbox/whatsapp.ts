@@ -1,0 +1,335 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { codePointLength } from '../text.js';
+import { postAndRecord, postRaw, RecordLog, unixSeconds, type PostAnswer, type WebhookResult } from './channel-support.js';
+import { Emulator, type Fault, type RouteResult } from './emulator.js';
+
+/** One message the emulator accepted. */
+export interface WhatsappSent {
+  id: string;
+  phoneNumberId: string;
+  version: string;
+  to: string;
+  text: string;
+  at: number;
+}
+
+export interface WhatsappEmulatorOptions {
+  /** The Graph API bearer token; undefined accepts any. */
+  accessToken?: string;
+  /** Where status webhooks go (the product's `/webhooks/{channel}`). */
+  webhookUrl?: string;
+  /** Signs status webhooks (`X-Hub-Signature-256`); unsigned when undefined. */
+  appSecret?: string;
+  /** POST a `sent` status webhook after every accepted message (default false). */
+  statusWebhooks?: boolean;
+}
+
+export type MetaStatusValue = 'sent' | 'delivered' | 'read' | 'failed';
+
+/** One item of `value.messages[]` as Meta delivers it; the type-specific object is named after `type`. */
+export interface MetaInboundMessage {
+  from: string;
+  id: string;
+  /** Unix seconds, as a string. */
+  timestamp: string;
+  type: string;
+  context?: { from: string; id: string };
+  [field: string]: unknown;
+}
+
+export interface MetaStatus {
+  id: string;
+  status: MetaStatusValue;
+  timestamp: string;
+  recipient_id: string;
+  errors?: { code: number; title: string; message: string; error_data: { details: string } }[];
+}
+
+export interface MetaEnvelopeOptions {
+  phoneNumberId: string;
+  displayPhoneNumber?: string;
+  wabaId?: string;
+  messages?: MetaInboundMessage[];
+  /** Default: one contact per distinct sender of `messages`, named `Cliente <last 4 digits>`. */
+  contacts?: { wa_id: string; name: string }[];
+  statuses?: MetaStatus[];
+}
+
+/** What the emulator's business number looks like when a builder needs one (button context). */
+export const META_DEFAULT_DISPLAY_PHONE = '15550001234';
+export const META_DEFAULT_WABA_ID = '102290129340398';
+
+const DEFAULT_MESSAGES: Record<number, { message: string; details: string }> = {
+  4: { message: '(#4) Application request limit reached', details: 'The app has reached its API call rate limit.' },
+  100: { message: '(#100) Invalid parameter', details: 'A parameter is invalid.' },
+  190: { message: 'Invalid OAuth access token - Cannot parse access token', details: 'The access token is invalid or expired.' },
+  80007: { message: '(#80007) Rate limit issues', details: 'The WhatsApp Business Account has reached its rate limit.' },
+  130429: { message: '(#130429) Rate limit hit', details: 'Cloud API message throughput has been reached.' },
+  131000: { message: '(#131000) Something went wrong', details: 'Message failed to send due to an unknown error.' },
+  131026: { message: '(#131026) Message undeliverable', details: 'Message could not be delivered to the recipient.' },
+  131047: {
+    message: '(#131047) Re-engagement message',
+    details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
+  },
+  131048: { message: '(#131048) Spam rate limit hit', details: 'Message failed to send because there are restrictions on how many messages can be sent from this phone number.' },
+  131056: {
+    message: '(#131056) (Business Account, Consumer Account) pair rate limit hit',
+    details: 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
+  },
+};
+
+const fbtraceId = () => randomBytes(8).toString('base64').replace(/[^A-Za-z0-9]/g, 'x');
+
+/** A `wamid.…` id (base64-looking, like Meta's; unique per call). */
+export function wamid(): string {
+  return `wamid.HBgM${randomBytes(30).toString('base64').replace(/[^A-Za-z0-9]/g, 'A')}`;
+}
+
+const nowSeconds = () => String(unixSeconds());
+const mediaId = () => String(1_000_000_000_000_000n + BigInt(`0x${randomBytes(6).toString('hex')}`));
+const sha256 = () => randomBytes(32).toString('base64');
+
+function errorBody(code: number, message: string, details: string | undefined): unknown {
+  const error: Record<string, unknown> = { message, type: 'OAuthException', code };
+  if (details !== undefined) error.error_data = { messaging_product: 'whatsapp', details };
+  error.fbtrace_id = fbtraceId();
+  return { error };
+}
+
+/**
+ * A {@link Fault} answering Meta's error body for `code` with `status` — e.g. `metaError(131056)`
+ * (pair rate limit), `metaError(131047)` (outside the 24 h window), `metaError(4, undefined, 429)`.
+ * Meta says to branch on `code`, not on the HTTP status, so the status is the caller's choice.
+ */
+export function metaError(code: number, message?: string, status = 400): Fault {
+  const known = DEFAULT_MESSAGES[code];
+  return { status, body: errorBody(code, message ?? known?.message ?? `(#${code}) Error`, known?.details ?? 'Error.') };
+}
+
+/** `sha256=<hex>` for `X-Hub-Signature-256`: the HMAC-SHA256 of the raw body keyed with the App Secret. */
+export function metaSignature(appSecret: string, rawBody: string | Buffer): string {
+  return `sha256=${createHmac('sha256', appSecret).update(rawBody).digest('hex')}`;
+}
+
+/**
+ * JSON as Meta puts it on the wire: non-ASCII characters and `/` escaped (`\u00e9`, `\/`).
+ * The signature covers these bytes, so a receiver that re-serializes the parsed body
+ * computes a different HMAC — which is what a test of raw-body verification needs.
+ */
+export function metaJson(payload: unknown): string {
+  return JSON.stringify(payload)
+    .replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/\//g, '\\/');
+}
+
+/** A `whatsapp_business_account` delivery; `messages` / `contacts` / `statuses` keys are left out when empty, as Meta does. */
+export function metaEnvelope(options: MetaEnvelopeOptions): unknown {
+  const messages = options.messages ?? [];
+  const contacts =
+    options.contacts ??
+    [...new Set(messages.map((m) => m.from))].map((from) => ({ wa_id: from, name: `Cliente ${from.slice(-4)}` }));
+  const value: Record<string, unknown> = {
+    messaging_product: 'whatsapp',
+    metadata: { display_phone_number: options.displayPhoneNumber ?? META_DEFAULT_DISPLAY_PHONE, phone_number_id: options.phoneNumberId },
+  };
+  if (messages.length > 0 && contacts.length > 0) value.contacts = contacts.map((c) => ({ profile: { name: c.name }, wa_id: c.wa_id }));
+  if (messages.length > 0) value.messages = messages;
+  if (options.statuses && options.statuses.length > 0) value.statuses = options.statuses;
+  return {
+    object: 'whatsapp_business_account',
+    entry: [{ id: options.wabaId ?? META_DEFAULT_WABA_ID, changes: [{ field: 'messages', value }] }],
+  };
+}
+
+const base = (from: string, type: string, id?: string): MetaInboundMessage => ({ from, id: id ?? wamid(), timestamp: nowSeconds(), type });
+/** A reply to something the business sent carries `context` (the business number and that message's id). */
+const context = () => ({ from: META_DEFAULT_DISPLAY_PHONE, id: wamid() });
+const withCaption = <T extends Record<string, unknown>>(media: T, caption: string | undefined) =>
+  caption === undefined ? media : { caption, ...media };
+
+export function metaText(from: string, body: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'text', id), text: { body } };
+}
+
+/** Tap on a reply button of an interactive message. */
+export function metaButtonReply(from: string, title: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'interactive', id), context: context(), interactive: { type: 'button_reply', button_reply: { id: `btn-${randomBytes(3).toString('hex')}`, title } } };
+}
+
+/** Choice in a list message. */
+export function metaListReply(from: string, title: string, id?: string): MetaInboundMessage {
+  return {
+    ...base(from, 'interactive', id),
+    context: context(),
+    interactive: { type: 'list_reply', list_reply: { id: `row-${randomBytes(3).toString('hex')}`, title, description: '' } },
+  };
+}
+
+/** Tap on a template's quick-reply button (`type: "button"`). */
+export function metaButton(from: string, text: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'button', id), context: context(), button: { text, payload: text } };
+}
+
+export function metaImage(from: string, caption?: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'image', id), image: withCaption({ mime_type: 'image/jpeg', sha256: sha256(), id: mediaId() }, caption) };
+}
+
+export function metaVideo(from: string, caption?: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'video', id), video: withCaption({ mime_type: 'video/mp4', sha256: sha256(), id: mediaId() }, caption) };
+}
+
+export function metaDocument(from: string, caption?: string, filename = 'documento.pdf', id?: string): MetaInboundMessage {
+  return { ...base(from, 'document', id), document: withCaption({ filename, mime_type: 'application/pdf', sha256: sha256(), id: mediaId() }, caption) };
+}
+
+/** A voice note. */
+export function metaAudio(from: string, id?: string): MetaInboundMessage {
+  const media = mediaId();
+  return {
+    ...base(from, 'audio', id),
+    audio: { mime_type: 'audio/ogg; codecs=opus', sha256: sha256(), id: media, url: `https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=${media}`, voice: true },
+  };
+}
+
+export function metaSticker(from: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'sticker', id), sticker: { mime_type: 'image/webp', sha256: sha256(), id: mediaId(), animated: false } };
+}
+
+export function metaLocation(from: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'location', id), location: { latitude: -23.561414, longitude: -46.655881, name: 'Av. Paulista', address: 'Av. Paulista, São Paulo' } };
+}
+
+/** A reaction to `messageId` (an empty `emoji` removes it, as on WhatsApp). */
+export function metaReaction(from: string, emoji: string, messageId: string): MetaInboundMessage {
+  return { ...base(from, 'reaction'), reaction: { message_id: messageId, emoji } };
+}
+
+/** A status notification; `failed` carries Meta's `errors[]`. */
+export function metaStatus(id: string, recipient: string, status: MetaStatusValue): MetaStatus {
+  const result: MetaStatus = { id, status, timestamp: nowSeconds(), recipient_id: recipient };
+  if (status === 'failed') {
+    result.errors = [{ code: 131026, title: 'Message undeliverable', message: 'Message undeliverable', error_data: { details: 'Message could not be delivered to the recipient.' } }];
+  }
+  return result;
+}
+
+/**
+ * POSTs a delivery as Meta does: `content-type: application/json` and `x-hub-signature-256`
+ * over the exact bytes sent. A string payload is sent as is (to test odd bytes); anything
+ * else is serialized with {@link metaJson}.
+ */
+export function deliverMetaWebhook(url: string, payload: unknown, appSecret: string, extraHeaders: Record<string, string> = {}): Promise<PostAnswer> {
+  const raw = typeof payload === 'string' ? payload : metaJson(payload);
+  return postRaw(url, raw, { 'x-hub-signature-256': metaSignature(appSecret, raw), ...extraHeaders });
+}
+
+/** The subscription check Meta sends: `GET <base>?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`. */
+export function verifyChallengeUrl(base: string, verifyToken: string, challenge: string | number): string {
+  const url = new URL(base);
+  url.searchParams.set('hub.mode', 'subscribe');
+  url.searchParams.set('hub.verify_token', verifyToken);
+  url.searchParams.set('hub.challenge', String(challenge));
+  return url.toString();
+}
+
+const TEXT_MAX = 4096;
+
+function invalid(details: string): RouteResult {
+  return { status: 400, body: errorBody(100, '(#100) Invalid parameter', details) };
+}
+
+/**
+ * Meta WhatsApp Cloud API send endpoint, `POST /{version}/{phoneNumberId}/messages`, text
+ * messages only: Bearer token, Meta's validation and error bodies (inject others with
+ * {@link metaError}), optional signed `sent` status webhooks.
+ */
+export class WhatsappEmulator extends Emulator {
+  statusWebhooks: boolean;
+  private readonly sends = new RecordLog<WhatsappSent>('whatsapp sends');
+  private readonly webhooks = new RecordLog<WebhookResult>('whatsapp status webhooks');
+  private readonly options: WhatsappEmulatorOptions;
+
+  constructor(options: WhatsappEmulatorOptions = {}) {
+    super(
+      'whatsapp',
+      [
+        {
+          name: 'messages',
+          method: 'POST',
+          pattern: '/:version/:phoneNumberId/messages',
+          handle: ({ params, body }) => this.send(params.version ?? '', params.phoneNumberId ?? '', body),
+        },
+      ],
+      (headers: IncomingMessage['headers']) => {
+        if (options.accessToken === undefined || headers.authorization === `Bearer ${options.accessToken}`) return null;
+        return { status: 401, body: errorBody(190, 'Invalid OAuth access token - Cannot parse access token', undefined) };
+      },
+    );
+    this.options = options;
+    this.statusWebhooks = options.statusWebhooks ?? false;
+  }
+
+  /** Accepted messages, oldest first (copies). */
+  sent(): WhatsappSent[] {
+    return this.sends.list();
+  }
+
+  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
+  waitForSent(count = 1, predicate?: (sent: WhatsappSent) => boolean, timeoutMs?: number): Promise<WhatsappSent[]> {
+    return this.sends.waitFor(count, predicate, timeoutMs);
+  }
+
+  /** Outcomes of the status webhooks posted so far. */
+  statusDeliveries(): WebhookResult[] {
+    return this.webhooks.list();
+  }
+
+  waitForStatusDeliveries(count = 1, timeoutMs?: number): Promise<WebhookResult[]> {
+    return this.webhooks.waitFor(count, undefined, timeoutMs);
+  }
+
+  /** Also forgets sends and webhook outcomes, and restores `statusWebhooks`. */
+  override reset(): void {
+    super.reset();
+    this.sends.clear();
+    this.webhooks.clear();
+    this.statusWebhooks = this.options.statusWebhooks ?? false;
+  }
+
+  override state(): unknown {
+    return { sent: this.sent(), statusDeliveries: this.statusDeliveries(), statusWebhooks: this.statusWebhooks };
+  }
+
+  private send(version: string, phoneNumberId: string, body: unknown): RouteResult {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return invalid('The request body must be a JSON object.');
+    const input = body as Record<string, unknown>;
+    if (input.messaging_product !== 'whatsapp') return invalid('messaging_product must be "whatsapp".');
+    if (input.recipient_type !== undefined && input.recipient_type !== 'individual') return invalid('recipient_type must be "individual".');
+    if (typeof input.to !== 'string' || input.to === '') return invalid('The parameter to is required.');
+    // Meta defaults an absent `type` to text; any other type is not emulated.
+    if (input.type !== undefined && input.type !== 'text') return invalid(`Message type ${JSON.stringify(input.type)} is not supported by the emulator (text only).`);
+    const text = input.text;
+    if (text === null || typeof text !== 'object' || Array.isArray(text)) return invalid('The parameter text is required.');
+    const { body: textBody, preview_url: previewUrl } = text as Record<string, unknown>;
+    if (typeof textBody !== 'string' || codePointLength(textBody) === 0) return invalid("The parameter text['body'] is required.");
+    if (codePointLength(textBody) > TEXT_MAX) return invalid(`Param text['body'] must be at most ${TEXT_MAX} characters long.`);
+    if (previewUrl !== undefined && typeof previewUrl !== 'boolean') return invalid("Param text['preview_url'] must be a boolean.");
+
+    const to = input.to;
+    const id = wamid();
+    this.sends.push({ id, phoneNumberId, version, to, text: textBody, at: Date.now() });
+    const webhookUrl = this.options.webhookUrl;
+    if (this.statusWebhooks && webhookUrl) {
+      // After the answer is written, like Meta's asynchronous notifications.
+      setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, id, to));
+    }
+    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: to }], messages: [{ id }] } };
+  }
+
+  private postStatus(url: string, phoneNumberId: string, id: string, to: string): Promise<WebhookResult> {
+    const raw = metaJson(metaEnvelope({ phoneNumberId, statuses: [metaStatus(id, to, 'sent')] }));
+    const headers: Record<string, string> = this.options.appSecret === undefined ? {} : { 'x-hub-signature-256': metaSignature(this.options.appSecret, raw) };
+    return postAndRecord(this.webhooks, { kind: 'status', id, url }, raw, headers);
+  }
+}

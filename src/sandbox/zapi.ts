@@ -1,0 +1,224 @@
+import { postAndRecord, postRaw, RecordLog, upperHex, type PostAnswer, type WebhookResult } from './channel-support.js';
+import { Emulator, type RouteResult } from './emulator.js';
+import type { EchoMode } from './evolution.js';
+
+export type { EchoMode } from './evolution.js';
+
+/** One message the emulator accepted. */
+export interface ZapiSent {
+  /** `messageId` (and `id`) of the answer. */
+  id: string;
+  zaapId: string;
+  instanceId: string;
+  phone: string;
+  text: string;
+  at: number;
+}
+
+export interface ZapiEmulatorOptions {
+  /** Expected `Client-Token` header; undefined accepts any. */
+  clientToken?: string;
+  /** Expected path ids; undefined accepts any. */
+  instanceId?: string;
+  instanceToken?: string;
+  /** The product's webhook URL (with its `?token=`), as registered with `update-webhook-received-delivery`. */
+  webhookUrl?: string;
+  /** Default `after`; `before` is the race where the echo arrives before the send call returned its id. */
+  echo?: EchoMode;
+  /** The number the instance is connected as (`connectedPhone`). */
+  connectedPhone?: string;
+}
+
+export interface ZapiReceivedOptions {
+  instanceId: string;
+  /** Default: 32 upper-case hex characters. */
+  messageId?: string;
+  /** Digits, or a group id (`…-group`) with `isGroup`. */
+  phone: string;
+  fromMe?: boolean;
+  /** Default `Cliente <last 4 digits>` (the business's name when `fromMe`). */
+  senderName?: string;
+  /** Default `Cliente <last 4 digits>`. */
+  chatName?: string;
+  /** The content; with none of these the message is the text `Olá`. */
+  text?: string;
+  imageCaption?: string;
+  /** An image without caption. */
+  image?: true;
+  videoCaption?: string;
+  video?: true;
+  audio?: true;
+  isGroup?: boolean;
+  isNewsletter?: boolean;
+  isEdit?: boolean;
+  /** Group member who wrote. */
+  participantPhone?: string;
+  /** Default `ReceivedCallback` (the research notes spell it `ReceivedCallBack`; the product compares case-insensitively). */
+  type?: string;
+  /** Default `RECEIVED`. */
+  status?: string;
+  connectedPhone?: string;
+  momment?: number;
+}
+
+export const ZAPI_DEFAULT_CONNECTED_PHONE = '5511900000000';
+const MEDIA_URL = 'https://storage.z-api.io/instances/emulated/media';
+const PHONE = /^\d+$/;
+
+const zapiId = () => upperHex(16);
+
+function content(options: ZapiReceivedOptions): Record<string, unknown> {
+  if (options.imageCaption !== undefined || options.image) {
+    const image: Record<string, unknown> = { imageUrl: `${MEDIA_URL}.jpeg`, thumbnailUrl: `${MEDIA_URL}-thumb.jpeg`, mimeType: 'image/jpeg' };
+    if (options.imageCaption !== undefined) image.caption = options.imageCaption;
+    return { image };
+  }
+  if (options.videoCaption !== undefined || options.video) {
+    const video: Record<string, unknown> = { videoUrl: `${MEDIA_URL}.mp4`, mimeType: 'video/mp4', seconds: 5 };
+    if (options.videoCaption !== undefined) video.caption = options.videoCaption;
+    return { video };
+  }
+  if (options.audio) return { audio: { ptt: true, seconds: 3, audioUrl: `${MEDIA_URL}.ogg`, mimeType: 'audio/ogg; codecs=opus' } };
+  return { text: { message: options.text ?? 'Olá' } };
+}
+
+/** An "on message received" webhook as Z-API posts it (developer.z-api.io/en/webhooks/on-message-received). */
+export function zapiReceived(options: ZapiReceivedOptions): unknown {
+  const fromMe = options.fromMe ?? false;
+  const customer = `Cliente ${options.phone.replace(/\D/g, '').slice(-4)}`;
+  const isGroup = options.isGroup ?? false;
+  return {
+    isStatusReply: false,
+    connectedPhone: options.connectedPhone ?? ZAPI_DEFAULT_CONNECTED_PHONE,
+    waitingMessage: false,
+    isEdit: options.isEdit ?? false,
+    isGroup,
+    isNewsletter: options.isNewsletter ?? false,
+    instanceId: options.instanceId,
+    messageId: options.messageId ?? zapiId(),
+    phone: options.phone,
+    fromMe,
+    momment: options.momment ?? Date.now(),
+    status: options.status ?? 'RECEIVED',
+    chatName: options.chatName ?? customer,
+    senderPhoto: null,
+    senderName: options.senderName ?? (fromMe ? 'Atendimento' : customer),
+    participantPhone: options.participantPhone ?? null,
+    photo: 'https://pps.whatsapp.net/v/t61.24694-24/emulated.jpg',
+    broadcast: false,
+    type: options.type ?? 'ReceivedCallback',
+    ...content(options),
+  };
+}
+
+/** POSTs a Z-API webhook; Z-API signs nothing, the product's token rides in the URL. */
+export function deliverZapiWebhook(url: string, payload: unknown): Promise<PostAnswer> {
+  return postRaw(url, JSON.stringify(payload));
+}
+
+/**
+ * Z-API `POST /instances/{id}/token/{token}/send-text`: header `Client-Token`, body
+ * `{phone, message}`, answers `{zaapId, messageId, id}`. Registered with
+ * `update-webhook-received-delivery`, Z-API also posts the product's own sends back as
+ * `fromMe` received callbacks with the same `messageId` — after the answer, before it, or not.
+ */
+export class ZapiEmulator extends Emulator {
+  echo: EchoMode;
+  webhookUrl: string | undefined;
+  private readonly sends = new RecordLog<ZapiSent>('zapi sends');
+  private readonly webhooks = new RecordLog<WebhookResult>('zapi webhooks');
+  private readonly options: ZapiEmulatorOptions;
+
+  constructor(options: ZapiEmulatorOptions = {}) {
+    super(
+      'zapi',
+      [
+        {
+          name: 'send-text',
+          method: 'POST',
+          pattern: '/instances/:instanceId/token/:instanceToken/send-text',
+          handle: ({ params, body }) => this.sendText(params.instanceId ?? '', params.instanceToken ?? '', body),
+        },
+      ],
+      // Error bodies here and below are the emulator's choice: the research found no documented shape.
+      (headers) =>
+        options.clientToken === undefined || headers['client-token'] === options.clientToken
+          ? null
+          : { status: 401, body: { error: 'Client-Token not allowed' } },
+    );
+    this.options = options;
+    this.echo = options.echo ?? 'after';
+    this.webhookUrl = options.webhookUrl;
+  }
+
+  /** Accepted messages, oldest first (copies). */
+  sent(): ZapiSent[] {
+    return this.sends.list();
+  }
+
+  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
+  waitForSent(count = 1, predicate?: (sent: ZapiSent) => boolean, timeoutMs?: number): Promise<ZapiSent[]> {
+    return this.sends.waitFor(count, predicate, timeoutMs);
+  }
+
+  /** Outcomes of the echoes and {@link phoneSend} webhooks posted so far. */
+  echoes(): WebhookResult[] {
+    return this.webhooks.list();
+  }
+
+  waitForEchoes(count = 1, predicate?: (echo: WebhookResult) => boolean, timeoutMs?: number): Promise<WebhookResult[]> {
+    return this.webhooks.waitFor(count, predicate, timeoutMs);
+  }
+
+  /**
+   * An attendant answering from the business phone / WhatsApp Web: posts a `fromMe` received
+   * callback with a fresh `messageId` that no send-text returned, once it was answered; returns the id.
+   */
+  async phoneSend(phone: string, text: string): Promise<string> {
+    if (!this.webhookUrl) throw new Error('zapi emulator: no webhookUrl configured');
+    const id = zapiId();
+    await postAndRecord(this.webhooks, { kind: 'phone', id, url: this.webhookUrl }, JSON.stringify(this.callback(this.options.instanceId ?? 'EMULATED', id, phone, text)));
+    return id;
+  }
+
+  /** Also forgets sends and webhook outcomes, and restores `echo` and `webhookUrl`. */
+  override reset(): void {
+    super.reset();
+    this.sends.clear();
+    this.webhooks.clear();
+    this.echo = this.options.echo ?? 'after';
+    this.webhookUrl = this.options.webhookUrl;
+  }
+
+  override state(): unknown {
+    return { sent: this.sent(), echoes: this.echoes(), echo: this.echo };
+  }
+
+  private callback(instanceId: string, messageId: string, phone: string, text: string): unknown {
+    return zapiReceived({ instanceId, messageId, phone, fromMe: true, text, status: 'SENT', connectedPhone: this.options.connectedPhone });
+  }
+
+  private async sendText(instanceId: string, instanceToken: string, body: unknown): Promise<RouteResult> {
+    const { instanceId: expectedId, instanceToken: expectedToken } = this.options;
+    if ((expectedId !== undefined && instanceId !== expectedId) || (expectedToken !== undefined && instanceToken !== expectedToken)) {
+      return { status: 404, body: { error: 'Instance not found' } };
+    }
+    const input = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    const { phone, message } = input;
+    if (typeof phone !== 'string' || !PHONE.test(phone) || typeof message !== 'string' || message === '') {
+      return { status: 400, body: { error: 'phone and message are required' } };
+    }
+
+    const messageId = zapiId();
+    const zaapId = zapiId();
+    this.sends.push({ id: messageId, zaapId, instanceId, phone, text: message, at: Date.now() });
+    const url = this.webhookUrl;
+    if (url && this.echo !== 'off') {
+      const raw = JSON.stringify(this.callback(instanceId, messageId, phone, message));
+      const post = () => postAndRecord(this.webhooks, { kind: 'echo', id: messageId, url }, raw);
+      if (this.echo === 'before') await post();
+      else setImmediate(() => void post());
+    }
+    return { status: 200, body: { zaapId, messageId, id: messageId } };
+  }
+}
