@@ -9,7 +9,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY workers ./workers
-RUN npx tsc -p tsconfig.build.json
+COPY scripts/copy-assets.mjs ./scripts/
+RUN npx tsc -p tsconfig.build.json && node scripts/copy-assets.mjs
 
 FROM node:26-slim AS deps
 WORKDIR /app

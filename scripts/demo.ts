@@ -62,7 +62,7 @@ function startService(env: Record<string, string>): Promise<{ child: ChildProces
       const text = chunk.toString('utf8');
       output.push(text);
       api ||= text.includes('API listening');
-      worker ||= text.includes('handoff worker running');
+      worker ||= text.includes('workers running');
       if (api && worker) resolveStart({ child, output });
     };
     child.stdout?.on('data', onData);

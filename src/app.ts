@@ -1,19 +1,19 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/connection.js';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
+import { isRedisError } from './redis/errors.js';
 import type { Metrics } from './observability/metrics.js';
 import { requestLog } from './observability/request-log.js';
-import type { Pipeline } from './pipeline/process-message.js';
-import { createWebhookRouter } from './webhook/route.js';
+import { createWebhookRouter, type WebhookDeps } from './webhook/route.js';
 
 export interface AppDeps {
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   /** Absent in a worker-only process, which serves only the operational endpoints. */
-  pipeline?: Pipeline;
+  webhook?: WebhookDeps;
   metrics?: Metrics;
   /** Extra routers mounted before the 404 handler (admin). */
   routers?: express.Router[];
@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   // The webhook first: it is nearly all of the traffic.
-  if (deps.pipeline) app.use(createWebhookRouter({ config: deps.config, pipeline: deps.pipeline }));
+  if (deps.webhook) app.use(createWebhookRouter(deps.webhook));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -71,8 +71,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Every failure answers JSON; never a stack trace to a caller.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     let known = error instanceof AppError ? error : bodyParserError(error);
-    // Whatever failed while Redis is away (a BullMQ call, an admin query) is that outage.
-    if (!known && deps.redis.status !== 'ready') known = new AppError('unavailable', 'Redis is unavailable', 503, { cause: error });
+    // A Redis outage (a BullMQ call, an admin query) is a 503; anything else is not that outage.
+    if (!known && isRedisError(error)) known = new AppError('unavailable', 'Redis is unavailable', 503, { cause: error });
     const log: Logger = res.locals.log ?? deps.logger;
     if (res.headersSent) {
       log.error({ err: error }, 'error after the response started');

@@ -73,7 +73,14 @@ const authSchema = z
     error: 'set exactly one of token or signingSecret',
   });
 
-const providerBase = { token: secret.optional(), note: template.optional() };
+const providerBase = {
+  token: secret.optional(),
+  note: template.optional(),
+  // Asynchronous channels: sent to the customer when their handoff fails for good (SPEC §9.2).
+  failedMessage: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(4096, { error: 'must be at most 4096 characters' }).optional(),
+};
+/** MeHub and SuperAgentes can be asked whether the human is done (SPEC §9.2). */
+const statusCheck = z.boolean({ error: 'must be true or false' }).default(true);
 
 const handoffSchema = z.discriminatedUnion(
   'provider',
@@ -92,6 +99,7 @@ const handoffSchema = z.discriminatedUnion(
         .refine((value) => codePointLength(value) === 16, { error: 'must be 16 characters' })
         .refine((value) => /^[A-Za-z0-9_-]+$/.test(value), { error: 'must contain only letters, digits, _ and -' }),
       attendant: positiveInt.optional(),
+      statusCheck,
       ...providerBase,
     }),
     z.strictObject({
@@ -99,24 +107,155 @@ const handoffSchema = z.discriminatedUnion(
       assigneeIds: z.array(secret, { error: 'must be a list of strings' }).min(1, { error: 'must not be empty' }).optional(),
       priority: z.enum(['LOW', 'MEDIUM', 'HIGH'], { error: 'must be LOW, MEDIUM or HIGH' }).default('HIGH'),
       title: template.optional(),
+      statusCheck,
       ...providerBase,
     }),
   ],
   { error: 'provider must be one of brpex, mehub, superagentes' },
 );
 
-const channelSchema = z.strictObject({
-  auth: authSchema,
+/** A text sent to the customer (a WhatsApp message holds up to 4096 characters; longer ones are split). */
+const customerText = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(4096, { error: 'must be at most 4096 characters' });
+
+/** SPEC §8.3 defaults. */
+export const DEFAULT_MESSAGES = {
+  botFailureHandoff: 'Desculpe, não consegui responder agora. Vou transferir você para um atendente.',
+  botFailureReply: 'Desculpe, não consegui responder agora. Pode repetir, por favor?',
+  unsupported: 'Ainda não consigo entender áudios, imagens ou figurinhas. Pode escrever sua mensagem, por favor?',
+} as const;
+
+/** What an asynchronous channel does when the bot cannot answer (SPEC §8.3). */
+const botFailureSchema = z
+  .strictObject({
+    action: z.enum(['handoff', 'reply', 'ignore'], { error: 'must be handoff, reply or ignore' }).default('handoff'),
+    message: customerText.optional(),
+  })
+  .transform((policy) => ({
+    action: policy.action,
+    message: policy.message ?? (policy.action === 'reply' ? DEFAULT_MESSAGES.botFailureReply : DEFAULT_MESSAGES.botFailureHandoff),
+  }));
+
+/** What an asynchronous channel does with a message that has no text (SPEC §8.3). */
+const unsupportedSchema = z
+  .strictObject({
+    action: z.enum(['reply', 'handoff', 'ignore'], { error: 'must be reply, handoff or ignore' }).default('reply'),
+    message: customerText.optional(),
+  })
+  .transform((policy) => ({ action: policy.action, message: policy.message ?? DEFAULT_MESSAGES.unsupported }));
+
+const common = {
   bot: z.strictObject({
     id: z.string({ error: 'must be a string' }).regex(UUID, { error: 'must be a UUID' }),
     token: secret.optional(),
   }),
   humanTtlMinutes: z.number({ error: 'must be a number' }).positive({ error: 'must be > 0' }).default(1440),
   handoff: handoffSchema,
+};
+const debounceMs = z.number({ error: 'must be a number' }).int({ error: 'must be an integer' }).min(0, { error: 'must be >= 0' }).max(60_000, { error: 'must be at most 60000' });
+/** Keys of asynchronous channels (every kind but plain `json`; `json` with `reply` too). */
+const asyncKeys = {
+  botFailure: botFailureSchema.prefault({}),
+  unsupported: unsupportedSchema.prefault({}),
+  debounceMs: debounceMs.default(0),
+};
+const tokenAuth = z.strictObject({ token: secret }, { error: 'must be an object' });
+const urlSecret = (what: string) => secret.refine((value) => !/[\s/?#]/.test(value), { error: `must be a ${what} without spaces, /, ? or #` });
+
+const jsonChannel = z.strictObject({
+  kind: z.literal('json'),
+  auth: authSchema,
+  reply: z
+    .strictObject({
+      url: httpUrl,
+      signingSecret: secret.refine((value) => value.startsWith('whsec_'), { error: 'must start with whsec_' }).refine(
+        (value) => {
+          try {
+            new Webhook(value);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: 'must be whsec_ followed by a non-empty base64 key' },
+      ),
+    })
+    .optional(),
+  ...common,
+  // Only with `reply` (crossFieldProblems names the rule on a synchronous channel); their
+  // defaults are filled in by parseConfig when `reply` is set.
+  botFailure: botFailureSchema.optional(),
+  unsupported: unsupportedSchema.optional(),
+  debounceMs: debounceMs.optional(),
+});
+
+const whatsappChannel = z.strictObject({
+  kind: z.literal('whatsapp-cloud'),
+  whatsapp: z.strictObject({
+    phoneNumberId: z.string({ error: 'must be a string (quote it in YAML)' }).regex(/^\d{1,32}$/, { error: 'must be the phone number id (digits)' }),
+    accessToken: secret,
+    appSecret: secret,
+    verifyToken: secret,
+    apiVersion: z.string({ error: 'must be a string' }).regex(/^v\d+\.\d+$/, { error: 'must look like v21.0' }).default('v21.0'),
+    baseUrl: httpUrl.default('https://graph.facebook.com'),
+  }),
+  ...common,
+  ...asyncKeys,
+});
+
+const evolutionChannel = z.strictObject({
+  kind: z.literal('evolution'),
+  auth: tokenAuth,
+  evolution: z.strictObject({
+    baseUrl: httpUrl,
+    instance: urlSecret('instance name'),
+    apiKey: secret,
+  }),
+  takeoverOnOwnerMessage: z.boolean({ error: 'must be true or false' }).default(true),
+  ...common,
+  ...asyncKeys,
+});
+
+const zapiChannel = z.strictObject({
+  kind: z.literal('zapi'),
+  auth: tokenAuth,
+  zapi: z.strictObject({
+    instanceId: urlSecret('instance id'),
+    instanceToken: urlSecret('instance token'),
+    clientToken: secret,
+    baseUrl: httpUrl.default('https://api.z-api.io'),
+  }),
+  takeoverOnOwnerMessage: z.boolean({ error: 'must be true or false' }).default(true),
+  ...common,
+  ...asyncKeys,
+});
+
+export const CHANNEL_KINDS = ['json', 'whatsapp-cloud', 'evolution', 'zapi'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+/** Keys that belong to one kind only: named as such when they appear on another. */
+const KIND_KEYS: Record<string, string> = {
+  reply: 'json',
+  auth: 'json, evolution or zapi',
+  whatsapp: 'whatsapp-cloud',
+  evolution: 'evolution',
+  zapi: 'zapi',
+  takeoverOnOwnerMessage: 'evolution or zapi',
+};
+
+const channelSchema = z.discriminatedUnion('kind', [jsonChannel, whatsappChannel, evolutionChannel, zapiChannel], {
+  error: `kind must be one of ${CHANNEL_KINDS.join(', ')}`,
 });
 
 const providerSettings = (baseUrl: string) => z.strictObject({ baseUrl: httpUrl.default(baseUrl), timeoutMs: positiveInt.default(10_000) });
 const tokenProviderSettings = (baseUrl: string) => providerSettings(baseUrl).extend({ token: secret.optional() });
+const retrySettings = (defaults: { attempts: number; baseDelayMs: number; maxDelayMs: number }) =>
+  z
+    .strictObject({
+      attempts: positiveInt.max(100, { error: 'must be at most 100' }).default(defaults.attempts),
+      baseDelayMs: positiveInt.default(defaults.baseDelayMs),
+      maxDelayMs: positiveInt.default(defaults.maxDelayMs),
+    })
+    .prefault({});
 
 const fileSchema = z
   .strictObject({
@@ -125,24 +264,34 @@ const fileSchema = z
         baseUrl: httpUrl.default(DEFAULTS.toolzzBaseUrl),
         token: secret.optional(),
         timeoutMs: positiveInt.default(25_000),
+        // Asynchronous channels: a call that certainly never reached Toolzz (connection
+        // refused, DNS) is tried again after each of these delays (SPEC §8.3: 3 times, ~10 s).
+        unreachableRetryMs: z.array(positiveInt, { error: 'must be a list of delays in ms' }).max(10).default([1000, 3000, 6000]),
       })
       .prefault({}),
     providers: z
       .strictObject({
         brpex: providerSettings(DEFAULTS.brpexBaseUrl).prefault({}),
-        mehub: tokenProviderSettings(DEFAULTS.mehubBaseUrl).prefault({}),
+        mehub: tokenProviderSettings(DEFAULTS.mehubBaseUrl).extend({ webhookSecret: secret.optional() }).prefault({}),
         superagentes: tokenProviderSettings(DEFAULTS.superagentesBaseUrl).prefault({}),
       })
       .prefault({}),
-    retry: z
+    retry: retrySettings({ attempts: 8, baseDelayMs: 2000, maxDelayMs: 300_000 }),
+    // Replies and events sent through asynchronous channels (SPEC §8.2).
+    delivery: z
       .strictObject({
-        attempts: positiveInt.max(100, { error: 'must be at most 100' }).default(8),
-        baseDelayMs: positiveInt.default(2000),
-        maxDelayMs: positiveInt.default(300_000),
+        attempts: positiveInt.max(100, { error: 'must be at most 100' }).default(5),
+        baseDelayMs: positiveInt.default(1000),
+        maxDelayMs: positiveInt.default(60_000),
+        // Per send call to the channel's API (not in the SPEC).
+        timeoutMs: positiveInt.default(10_000),
       })
       .prefault({}),
     // Not in the SPEC's example, all optional: knobs an operator may need.
-    redis: z.strictObject({ keyPrefix: z.string().regex(/^[A-Za-z0-9_.{}-]{1,32}$/).default('ho') }).prefault({}),
+    // No braces: the prefix is put in front of hash-tagged keys (`{…}` picks the cluster slot).
+    redis: z
+      .strictObject({ keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1 to 32 letters, digits, _ . or -' }).default('ho') })
+      .prefault({}),
     conversations: z
       .strictObject({
         ttlHours: z.number().positive().default(24),
@@ -157,6 +306,11 @@ const fileSchema = z
         stalledIntervalMs: positiveInt.default(30_000),
         // On SIGTERM, active jobs get this long to finish before the worker stops anyway.
         shutdownGraceMs: positiveInt.default(25_000),
+        // Finds pending handoffs with no live job, stuck inboxes and outboxes, and trims
+        // the admin indexes (any worker; one run at a time).
+        reconcileIntervalMs: positiveInt.default(30_000),
+        // Jobs of one queue (handoffs, inbox, outbox) run at once per worker process.
+        channelConcurrency: positiveInt.max(1000).default(50),
       })
       .prefault({}),
     channels: z.record(
@@ -168,13 +322,37 @@ const fileSchema = z
 
 type FileConfig = z.infer<typeof fileSchema>;
 export type ChannelConfig = FileConfig['channels'][string];
+type JsonChannelConfig = Extract<ChannelConfig, { kind: 'json' }>;
+type AsyncPolicies = Required<Pick<JsonChannelConfig, 'botFailure' | 'unsupported' | 'debounceMs'>>;
+export type AsyncChannelConfig = Exclude<ChannelConfig, { kind: 'json' }> | (JsonChannelConfig & AsyncPolicies & { reply: NonNullable<JsonChannelConfig['reply']> });
+export type DeliveryConfig = FileConfig['delivery'];
 export type HandoffSettings = ChannelConfig['handoff'];
 export type ProviderName = HandoffSettings['provider'];
 export type RetryConfig = FileConfig['retry'];
 
+/** Where Redis is (SPEC §10): one server, a cluster, or a master found through Sentinel. */
+export type RedisTarget =
+  | { readonly kind: 'single'; readonly url: string }
+  | {
+      readonly kind: 'cluster';
+      readonly nodes: readonly { host: string; port: number }[];
+      readonly password?: string;
+      readonly username?: string;
+      readonly tls: boolean;
+    }
+  | {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly { host: string; port: number }[];
+      readonly name: string;
+      readonly password?: string;
+      readonly username?: string;
+      readonly sentinelPassword?: string;
+      readonly db: number;
+    };
+
 export interface Config extends FileConfig {
   readonly port: number;
-  readonly redisUrl: string;
+  readonly redisTarget: RedisTarget;
   readonly adminToken: string | undefined;
   readonly logLevel: string;
   readonly configPath: string;
@@ -205,6 +383,13 @@ const BASE_URL_OVERRIDES = [
   ['BRPEX_BASE_URL', ['providers', 'brpex']],
   ['MEHUB_BASE_URL', ['providers', 'mehub']],
   ['SUPERAGENTES_BASE_URL', ['providers', 'superagentes']],
+] as const;
+
+/** `WHATSAPP_BASE_URL` etc. override the base URL of every channel of that kind. */
+const CHANNEL_BASE_URL_OVERRIDES = [
+  ['WHATSAPP_BASE_URL', 'whatsapp-cloud', 'whatsapp'],
+  ['EVOLUTION_BASE_URL', 'evolution', 'evolution'],
+  ['ZAPI_BASE_URL', 'zapi', 'zapi'],
 ] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -257,7 +442,10 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
   for (const issue of error.issues) {
     const path = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) problems.push({ path: [...path, key].join('.'), message: 'unknown key' });
+      for (const key of issue.keys) {
+        const kind = path.length === 2 && path[0] === 'channels' ? KIND_KEYS[key] : undefined;
+        problems.push({ path: [...path, key].join('.'), message: kind ? `only allowed on channels of kind ${kind}` : 'unknown key' });
+      }
     } else if (issue.code === 'invalid_key' && path.length > 0) {
       problems.push({ path: path.join('.'), message: issue.issues[0]?.message ?? issue.message });
     } else {
@@ -289,9 +477,30 @@ function crossFieldProblems(document: Record<string, unknown>): ConfigProblem[] 
   const base = typeof retry.baseDelayMs === 'number' ? retry.baseDelayMs : 2000;
   const max = typeof retry.maxDelayMs === 'number' ? retry.maxDelayMs : 300_000;
   if (base > max) problems.push({ path: 'retry.baseDelayMs', message: 'must not exceed retry.maxDelayMs' });
+  const delivery = isObject(document.delivery) ? document.delivery : {};
+  const deliveryBase = typeof delivery.baseDelayMs === 'number' ? delivery.baseDelayMs : 1000;
+  const deliveryMax = typeof delivery.maxDelayMs === 'number' ? delivery.maxDelayMs : 60_000;
+  if (deliveryBase > deliveryMax) problems.push({ path: 'delivery.baseDelayMs', message: 'must not exceed delivery.maxDelayMs' });
   const channels = isObject(document.channels) ? document.channels : {};
+  const phoneNumberIds = new Map<string, string>();
   for (const [name, channel] of Object.entries(channels)) {
     if (!isObject(channel)) continue;
+    const kind = channel.kind ?? 'json';
+    const asynchronous = kind !== 'json' || channel.reply !== undefined;
+    if (!asynchronous) {
+      for (const key of ['botFailure', 'unsupported', 'debounceMs']) {
+        if (channel[key] !== undefined) problems.push({ path: `channels.${name}.${key}`, message: 'only on asynchronous channels (kind whatsapp-cloud, evolution, zapi, or json with reply)' });
+      }
+      const handoffBlock = isObject(channel.handoff) ? channel.handoff : {};
+      if (handoffBlock.failedMessage !== undefined) {
+        problems.push({ path: `channels.${name}.handoff.failedMessage`, message: 'only on asynchronous channels (a synchronous channel has no way to reach the customer later)' });
+      }
+    }
+    if (kind === 'whatsapp-cloud' && isObject(channel.whatsapp) && typeof channel.whatsapp.phoneNumberId === 'string') {
+      const other = phoneNumberIds.get(channel.whatsapp.phoneNumberId);
+      if (other) problems.push({ path: `channels.${name}.whatsapp.phoneNumberId`, message: `already used by channel ${other}` });
+      else phoneNumberIds.set(channel.whatsapp.phoneNumberId, name);
+    }
     const bot = isObject(channel.bot) ? channel.bot : {};
     if (bot.token === undefined && toolzz.token === undefined) {
       problems.push({ path: `channels.${name}.bot.token`, message: 'required when toolzz.token is not set' });
@@ -310,6 +519,53 @@ function crossFieldProblems(document: Record<string, unknown>): ConfigProblem[] 
   return problems;
 }
 
+/** `host:port,host:port` (an entry may be `rediss://host:port` for TLS) → the list, or a problem. */
+function hostList(variable: string, value: string, problems: ConfigProblem[]): { nodes: { host: string; port: number }[]; tls: boolean } {
+  const nodes: { host: string; port: number }[] = [];
+  let tls = false;
+  for (const raw of value.split(',').map((entry) => entry.trim()).filter(Boolean)) {
+    const entry = /^rediss:\/\//.test(raw) ? ((tls = true), raw.slice('rediss://'.length)) : raw.replace(/^redis:\/\//, '');
+    const match = /^(\[[^\]]+\]|[^:/\s]+):(\d{1,5})$/.exec(entry);
+    const port = match ? Number(match[2]) : NaN;
+    if (!match || port < 1 || port > 65535) {
+      problems.push({ path: variable, message: `"${raw}" is not host:port` });
+      continue;
+    }
+    nodes.push({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  if (nodes.length === 0 && !problems.some((p) => p.path === variable)) problems.push({ path: variable, message: 'must list at least one host:port' });
+  return { nodes, tls };
+}
+
+/**
+ * SPEC §10: `REDIS_CLUSTER_NODES` (with `REDIS_PASSWORD`) takes precedence, then
+ * `REDIS_SENTINELS` (+ `REDIS_SENTINEL_NAME`, default `mymaster`), then `REDIS_URL`.
+ */
+function redisTargetFromEnv(env: Env, problems: ConfigProblem[]): RedisTarget {
+  const password = env.REDIS_PASSWORD || undefined;
+  const username = env.REDIS_USERNAME || undefined;
+  if (env.REDIS_CLUSTER_NODES) {
+    const { nodes, tls } = hostList('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES, problems);
+    return { kind: 'cluster', nodes, password, username, tls };
+  }
+  if (env.REDIS_SENTINELS) {
+    const { nodes } = hostList('REDIS_SENTINELS', env.REDIS_SENTINELS, problems);
+    const name = env.REDIS_SENTINEL_NAME || 'mymaster';
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) problems.push({ path: 'REDIS_SENTINEL_NAME', message: 'must be a master name ([A-Za-z0-9._-])' });
+    return { kind: 'sentinel', sentinels: nodes, name, password, username, sentinelPassword: env.REDIS_SENTINEL_PASSWORD || undefined, db: 0 };
+  }
+  const url = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (!/^rediss?:\/\//.test(url)) problems.push({ path: 'REDIS_URL', message: 'must be a redis:// or rediss:// URL' });
+  else {
+    try {
+      new URL(url);
+    } catch {
+      problems.push({ path: 'REDIS_URL', message: 'is not a valid URL' });
+    }
+  }
+  return { kind: 'single', url };
+}
+
 /**
  * Validates an already-parsed configuration document against the environment.
  * Throws {@link ConfigError} naming every bad path.
@@ -324,13 +580,22 @@ export function parseConfig(document: unknown, env: Env, source = '(inline)'): C
     const override = env[variable];
     if (override !== undefined && override !== '') setPath(resolved, path, 'baseUrl', override);
   }
+  if (isObject(resolved.channels)) {
+    for (const channel of Object.values(resolved.channels)) {
+      if (!isObject(channel)) continue;
+      if (channel.kind === undefined) channel.kind = 'json';
+      for (const [variable, kind, block] of CHANNEL_BASE_URL_OVERRIDES) {
+        const override = env[variable];
+        if (channel.kind === kind && override !== undefined && override !== '') setPath(channel, [block], 'baseUrl', override);
+      }
+    }
+  }
 
   const port = Number(env.PORT ?? '3000');
   if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push({ path: 'PORT', message: 'must be a port number (0-65535)' });
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push({ path: 'LOG_LEVEL', message: `must be one of ${LOG_LEVELS.join(', ')}` });
-  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  if (!/^rediss?:\/\//.test(redisUrl)) problems.push({ path: 'REDIS_URL', message: 'must be a redis:// or rediss:// URL' });
+  const redisTarget = redisTargetFromEnv(env, problems);
 
   // A missing ${VAR} is already reported at its path; the empty value left there is not news.
   const unresolved = new Set(problems.map((p) => p.path));
@@ -339,8 +604,14 @@ export function parseConfig(document: unknown, env: Env, source = '(inline)'): C
   problems.push(...crossFieldProblems(resolved));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
 
+  for (const channel of Object.values(parsed.data.channels)) {
+    if (channel.kind !== 'json' || !channel.reply) continue;
+    channel.botFailure ??= asyncKeys.botFailure.parse(undefined);
+    channel.unsupported ??= asyncKeys.unsupported.parse(undefined);
+    channel.debounceMs ??= 0;
+  }
   const adminToken = env.ADMIN_TOKEN === '' ? undefined : env.ADMIN_TOKEN;
-  return deepFreeze({ ...parsed.data, port, redisUrl, adminToken, logLevel, configPath: source });
+  return deepFreeze({ ...parsed.data, port, redisTarget, adminToken, logLevel, configPath: source });
 }
 
 // `auth: { signingSecret: ${SITE_SECRET} }` (as the SPEC writes it) is not valid YAML: in a
@@ -393,20 +664,14 @@ export function loadConfig(env: Env, path = env.HANDOFF_CONFIG ?? './handoff.con
   return parseConfig(parseConfigText(text, path), env, path);
 }
 
+/** True for channels whose replies go through the channel's API (SPEC §8): every kind but plain `json`. */
+export function isAsyncChannel(channel: ChannelConfig): channel is AsyncChannelConfig {
+  return channel.kind !== 'json' || channel.reply !== undefined;
+}
+
 /** The Toolzz token a channel uses: its own `bot.token`, else `toolzz.token`. */
 export function toolzzTokenFor(config: Config, channel: ChannelConfig): string {
   const token = channel.bot.token ?? config.toolzz.token;
   if (!token) throw new Error('unreachable: validated by the config schema');
   return token;
-}
-
-/** `redis://user:secret@host` → `redis://user:***@host`, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }

@@ -36,6 +36,8 @@ export class UpstreamError extends Error {
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
   readonly upstreamMessage: string | undefined;
+  /** The error body as JSON, when it was JSON (a channel may classify by its own codes: Meta's `error.code`). */
+  readonly upstreamBody: unknown;
   /** True when the request may have been applied even though we saw no success. */
   readonly ambiguous: boolean;
 
@@ -48,6 +50,7 @@ export class UpstreamError extends Error {
       retryable: boolean;
       retryAfterMs?: number;
       upstreamMessage?: string;
+      upstreamBody?: unknown;
       ambiguous?: boolean;
       cause?: unknown;
     },
@@ -58,6 +61,7 @@ export class UpstreamError extends Error {
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
     this.upstreamMessage = options.upstreamMessage;
+    this.upstreamBody = options.upstreamBody;
     this.ambiguous = options.ambiguous ?? false;
   }
 }

@@ -1,25 +1,68 @@
 /**
  * Every Redis key the service writes, in one place. All start with the configured prefix
  * (`redis.keyPrefix`, default `ho`), so several deployments or test runs can share a server.
+ *
+ * Layout for Redis Cluster (SPEC §10): everything one conversation's scripts touch — its
+ * state, lock, message records, handoff and delivery records, inbox and outbox — carries the
+ * conversation's hash tag `{channel:phone}`, so it lives in one slot and every script stays
+ * single-slot. Conversations spread over all masters by that tag. What spans conversations
+ * (the admin indexes, the id → conversation pointers, platform-event de-duplication) lives
+ * in keys of its own that no conversation script ever touches.
  */
 export function createKeys(prefix: string) {
+  const tag = (channel: string, phone: string) => `{${channel}:${phone}}`;
   return {
     prefix,
-    /** Conversation state hash, per channel + normalised phone. */
-    conversation: (channel: string, phone: string) => `${prefix}:conv:${channel}:${phone}`,
-    /** FIFO of lock tokens (head = holder) and their lease deadlines, per conversation. */
-    lockQueue: (channel: string, phone: string) => `${prefix}:lockq:${channel}:${phone}`,
-    lockLeases: (channel: string, phone: string) => `${prefix}:lockl:${channel}:${phone}`,
-    /** Processed-message record (or the in-progress marker), per channel + messageId. */
-    message: (channel: string, messageId: string) => `${prefix}:msg:${channel}:${messageId}`,
-    /** One handoff's record, and the per-state indexes the admin API lists. */
-    handoff: (id: string) => `${prefix}:handoff:${id}`,
-    handoffIndex: (state: 'pending' | 'done' | 'failed') => `${prefix}:handoffs:${state}`,
-    /** BullMQ's own prefix: its keys live under `{prefix}:bull:handoffs:*`. */
-    bullPrefix: `${prefix}:bull`,
+    /** The conversation's hash tag: `{channel:phone}`. */
+    tag,
+    /** Conversation state hash. */
+    conversation: (channel: string, phone: string) => `${prefix}:conv:${tag(channel, phone)}`,
+    /** FIFO of lock tokens (head = holder) and their lease deadlines. */
+    lockQueue: (channel: string, phone: string) => `${prefix}:lockq:${tag(channel, phone)}`,
+    lockLeases: (channel: string, phone: string) => `${prefix}:lockl:${tag(channel, phone)}`,
+    /** Processed-message record (or the in-progress / accepted marker), per channel + customer + messageId. */
+    message: (channel: string, phone: string, messageId: string) => `${prefix}:msg:${tag(channel, phone)}:${messageId}`,
+    /** Accepted messages waiting for the bot (asynchronous channels), oldest first. */
+    inbox: (channel: string, phone: string) => `${prefix}:inbox:${tag(channel, phone)}`,
+    /** Delivery ids waiting to be sent to the customer, oldest first. */
+    outbox: (channel: string, phone: string) => `${prefix}:outbox:${tag(channel, phone)}`,
+    /** One handoff's record. */
+    handoff: (channel: string, phone: string, id: string) => `${prefix}:handoff:${tag(channel, phone)}:${id}`,
+    /** One delivery's record (a reply or event to send through the channel). */
+    delivery: (channel: string, phone: string, id: string) => `${prefix}:delivery:${tag(channel, phone)}:${id}`,
+    /** An id a channel's send call returned: its `fromMe` echo is our own (SPEC §9.3). */
+    echo: (channel: string, phone: string, sentId: string) => `${prefix}:echo:${tag(channel, phone)}:${sentId}`,
+    /** Set while a send to this customer is in flight (its echo may arrive before its id). */
+    sending: (channel: string, phone: string) => `${prefix}:sending:${tag(channel, phone)}`,
+    /** The platform was asked whether the human is done less than 30 s ago (SPEC §9.2). */
+    statusCheck: (channel: string, phone: string) => `${prefix}:statuscheck:${tag(channel, phone)}`,
+    /** id → the conversation its record lives in (`channel\nphone`), for lookups by id alone. */
+    where: (kind: RecordKind, id: string) => `${prefix}:where:${kind}:${id}`,
+    /** Per-state indexes of one record kind, all in one slot of their own. */
+    index: (kind: RecordKind, state: string) => `${prefix}:{idx}:${kind}:${state}`,
+    /** A MeHub `webhook_id` already handled. */
+    platformEvent: (platform: string, id: string) => `${prefix}:event:${platform}:${id}`,
+    /** BullMQ prefix of one queue: hash-tagged, so each queue's keys share a slot. */
+    bullPrefix: (queue: QueueName) => `${prefix}:{${queue}}`,
   };
 }
 export type Keys = ReturnType<typeof createKeys>;
 
-/** BullMQ queue name of the handoff jobs. */
-export const HANDOFF_QUEUE = 'handoffs';
+export type RecordKind = 'handoff' | 'delivery';
+
+/** The BullMQ queues. */
+export const QUEUES = {
+  handoff: 'handoffs',
+  inbox: 'inbox',
+  outbox: 'outbox',
+  maintenance: 'maintenance',
+} as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/** `channel\nphone` as stored in a `where` pointer. */
+export function parseWhere(value: string | null): { channel: string; phone: string } | null {
+  if (!value) return null;
+  const cut = value.indexOf('\n');
+  if (cut <= 0) return null;
+  return { channel: value.slice(0, cut), phone: value.slice(cut + 1) };
+}

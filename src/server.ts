@@ -1,10 +1,9 @@
 import { loadConfig, ConfigError, type Config } from './config.js';
-import { openHandoffQueue } from './handoff/queue.js';
-import { createKeys } from './keys.js';
 import { createLogger } from './observability/logger.js';
-import { createMetrics } from './observability/metrics.js';
-import { createRedis, waitForRedis } from './redis.js';
-import { createApiService, createOpsService, createWorkerService, type HttpService, type WorkerService } from './service.js';
+import { createRedis, describeTarget, waitForRedis } from './redis/connection.js';
+import { createApiService, createCore, createOpsService, type HttpService } from './service.js';
+// The composition root: the only module of src/ that knows the workers (they depend on src/, never the reverse).
+import { createWorkerService, type WorkerService } from '../workers/index.js';
 
 /**
  * Entrypoint. `--role=all` (default, `npm start`): API and worker in one process;
@@ -41,10 +40,10 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger({ level: config.logLevel });
-  const redis = createRedis(config.redisUrl);
+  const redis = createRedis(config.redisTarget);
   redis.on('error', () => undefined); // reported below (start-up) or by the readiness check
   try {
-    await waitForRedis(redis, config.redisUrl, 10_000);
+    await waitForRedis(redis, config.redisTarget, 10_000);
   } catch (error) {
     redis.disconnect();
     fail((error as Error).message);
@@ -59,30 +58,23 @@ async function main(): Promise<void> {
     redisDown = false;
   });
 
+  const core = createCore(config, { redis, logger });
   let http: HttpService | undefined;
   let worker: WorkerService | undefined;
-  let closeQueue: (() => Promise<void>) | undefined;
   if (role !== 'worker') {
-    const api = createApiService(config, { redis, logger });
+    const api = createApiService(core);
     const url = await api.listen(config.port);
-    logger.info({ url, role, channels: Object.keys(config.channels) }, 'API listening');
+    logger.info({ url, role, channels: Object.keys(config.channels), redis: describeTarget(config.redisTarget) }, 'API listening');
     http = api;
-    if (role === 'all') worker = createWorkerService(config, { redis, logger, metrics: api.metrics });
-  } else {
-    // For the queue-depth gauge only.
-    const queue = openHandoffQueue({ redis, keys: createKeys(config.redis.keyPrefix), retry: config.retry, logger });
-    closeQueue = () => queue.close();
-    const metrics = createMetrics({ queue: queue.queue });
-    worker = createWorkerService(config, { redis, logger, metrics });
-    if (workerPort !== undefined) {
-      http = createOpsService(config, { redis, logger, metrics });
-      const url = await http.listen(workerPort);
-      logger.info({ url }, 'worker health and metrics endpoints listening');
-    }
+  } else if (workerPort !== undefined) {
+    http = createOpsService(core);
+    const url = await http.listen(workerPort);
+    logger.info({ url }, 'worker health and metrics endpoints listening');
   }
-  if (worker) {
-    await worker.worker.waitUntilReady();
-    logger.info({ role, concurrency: config.worker.concurrency }, 'handoff worker running');
+  if (role !== 'api') {
+    worker = createWorkerService(core);
+    await worker.ready();
+    logger.info({ role, concurrency: config.worker.concurrency }, 'workers running');
   }
 
   let stopping = false;
@@ -98,7 +90,7 @@ async function main(): Promise<void> {
     try {
       await http?.close();
       await worker?.close();
-      await closeQueue?.();
+      await core.close();
       await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
       logger.flush(() => process.exit(0));

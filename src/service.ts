@@ -2,21 +2,27 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { createAdminRouter } from './admin/router.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
-import { createConversationStore } from './conversations/store.js';
-import { openHandoffQueue, type HandoffQueue } from './handoff/queue.js';
-import { createKeys } from './keys.js';
-import { createMetrics, type Metrics } from './observability/metrics.js';
-import { createPipeline, MAX_BOT_HOPS, type Pipeline } from './pipeline/process-message.js';
-import { createProviders } from './providers/index.js';
+import { createConversationStore, type ConversationStore } from './conversations/store.js';
 import { MAX_RESPONSE_BYTES } from './http/request.js';
+import { createKeys, type Keys } from './keys.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createPipeline, type Pipeline } from './pipeline/process-message.js';
+import { createTurn, MAX_BOT_HOPS, type Turn } from './pipeline/turn.js';
+import { createProviders } from './providers/index.js';
+import type { HandoffProvider } from './providers/types.js';
+import { openQueues, type Queues } from './queues.js';
+import type { RedisClient } from './redis/connection.js';
 import { createToolzzClient } from './toolzz/client.js';
-import { createHandoffWorker, type HandoffWorker } from '../workers/handoff.worker.js';
+import type { ProviderName } from './config.js';
+import { createChannels } from './channels/index.js';
+import type { ChannelKit } from './channels/types.js';
+import { createInbox, type Inbox } from './inbox/accept.js';
+import { createLanes, type Lanes } from './inbox/lanes.js';
 
 /** An HTTP server that can be started and stopped gracefully. */
 export interface HttpService {
@@ -61,83 +67,89 @@ function httpService(app: express.Express): HttpService {
   return service;
 }
 
-export interface ApiService extends HttpService {
-  pipeline: Pipeline;
-  handoffs: HandoffQueue;
+/**
+ * What the API and the workers of one process share: the queues (producer side), the
+ * conversation store, the Toolzz client, the turn, the platform adapters and the metrics.
+ * The caller owns `redis` and closes it after `close()`.
+ */
+export interface Core {
+  config: Config;
+  keys: Keys;
+  redis: RedisClient;
+  logger: Logger;
+  http: Agent;
+  queues: Queues;
+  store: ConversationStore;
+  turn: Turn;
+  providers: Record<ProviderName, HandoffProvider>;
+  /** Every configured channel's inbound adapter and sender. */
+  channels: ReadonlyMap<string, ChannelKit>;
+  lanes: Lanes;
+  inbox: Inbox;
   metrics: Metrics;
+  close(): Promise<void>;
 }
 
-export interface ServiceDeps {
-  redis: Redis;
+export interface CoreDeps {
+  redis: RedisClient;
   logger: Logger;
   /** Shared HTTP agent for upstream calls; one is made (and closed) when absent. */
   http?: Agent;
-  /** Shared metrics, so API and worker in one process expose one registry. */
-  metrics?: Metrics;
 }
 
-/**
- * Wires the API side (webhook → pipeline → Toolzz / handoff queue, plus /metrics and the
- * admin API) on a connected Redis. The caller owns `redis` and closes it after `close()`.
- */
-export function createApiService(config: Config, deps: ServiceDeps): ApiService {
+export function createCore(config: Config, deps: CoreDeps): Core {
   const keys = createKeys(config.redis.keyPrefix);
   const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, maxResponseSize: MAX_RESPONSE_BYTES });
-  const handoffs = openHandoffQueue({ redis: deps.redis, keys, retry: config.retry, logger: deps.logger });
-  const metrics = deps.metrics ?? createMetrics({ queue: handoffs.queue });
+  const queues = openQueues(config, keys, deps.logger);
+  const metrics = createMetrics({ queues: queues.all });
   const store = createConversationStore({
     redis: deps.redis,
     keys,
+    logger: deps.logger,
+    conversationTtlMs: config.conversations.ttlHours * 3_600_000,
     // A message may wait for its turn, then make up to 1 + MAX_BOT_HOPS bot calls.
     inProgressTtlMs: config.conversations.lockWaitMs + (MAX_BOT_HOPS + 1) * config.toolzz.timeoutMs + 30_000,
   });
   const toolzz = createToolzzClient({ baseUrl: config.toolzz.baseUrl, timeoutMs: config.toolzz.timeoutMs, http });
-  const pipeline = createPipeline({ config, store, toolzz, handoffs, redis: deps.redis, keys, observer: metrics.pipeline });
-  const admin = createAdminRouter({ config, redis: deps.redis, keys, store, handoffs, http, logger: deps.logger });
-  const app = createApp({ config, redis: deps.redis, pipeline, logger: deps.logger, metrics, routers: [admin] });
-
-  const base = httpService(app);
-  const closeHttp = base.close;
-  return Object.assign(base, {
-    pipeline,
-    handoffs,
+  const providers = createProviders(config, http);
+  const turn = createTurn({ config, toolzz, handoffs: queues.handoff, observer: metrics.pipeline });
+  const lanes = createLanes(queues);
+  return {
+    channels: createChannels(config, http),
+    lanes,
+    inbox: createInbox({ config, store, lanes }),
+    config,
+    keys,
+    redis: deps.redis,
+    logger: deps.logger,
+    http,
+    queues,
+    store,
+    turn,
+    providers,
     metrics,
     async close() {
-      await closeHttp();
-      await handoffs.close();
-      if (!deps.http) await http.close();
-    },
-  });
-}
-
-export interface WorkerService extends HandoffWorker {
-  close(graceMs?: number): Promise<void>;
-}
-
-/**
- * Wires the handoff worker: the three adapters on one HTTP agent, on a connected Redis.
- * The worker opens its own blocking connections (from `config.redisUrl`); `redis` serves the
- * record and conversation writes. The caller owns `redis`.
- */
-export function createWorkerService(config: Config, deps: ServiceDeps): WorkerService {
-  const http = deps.http ?? new Agent({ keepAliveTimeout: 30_000, maxResponseSize: MAX_RESPONSE_BYTES });
-  const handoffWorker = createHandoffWorker({
-    config,
-    redis: deps.redis,
-    providers: createProviders(config, http),
-    logger: deps.logger,
-    observer: deps.metrics?.worker,
-  });
-  return {
-    ...handoffWorker,
-    async close(graceMs?: number) {
-      await handoffWorker.close(graceMs);
+      await queues.close();
       if (!deps.http) await http.close();
     },
   };
 }
 
+export interface ApiService extends HttpService {
+  pipeline: Pipeline;
+}
+
+/** The API side: webhooks → pipeline, /metrics, the admin API. `close()` stops the HTTP server only. */
+export function createApiService(core: Core): ApiService {
+  const { config, redis, logger, metrics } = core;
+  const pipeline = createPipeline({ config, store: core.store, turn: core.turn });
+  const admin = createAdminRouter(core);
+  const webhook = { config, channels: core.channels, pipeline, inbox: core.inbox, observer: { inbound: metrics.inbound } };
+  const app = createApp({ config, redis, webhook, logger, metrics, routers: [admin] });
+  return Object.assign(httpService(app), { pipeline });
+}
+
 /** The operational endpoints alone (/healthz, /readyz, /metrics), for a worker-only process. */
-export function createOpsService(config: Config, deps: { redis: Redis; logger: Logger; metrics: Metrics }): HttpService {
-  return httpService(createApp({ config, redis: deps.redis, logger: deps.logger, metrics: deps.metrics }));
+export function createOpsService(core: Core): HttpService {
+  return httpService(createApp({ config: core.config, redis: core.redis, logger: core.logger, metrics: core.metrics }));
 }

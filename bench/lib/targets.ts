@@ -47,7 +47,7 @@ export async function startOrchestrator(options: {
     join(DIST, 'src/server.js'),
     [`--role=${options.role}`],
     { HANDOFF_CONFIG: config, REDIS_URL: options.redisUrl, PORT: String(port), LOG_LEVEL: options.logLevel ?? 'info' },
-    options.role === 'api' ? /API listening/ : /handoff worker running/,
+    options.role === 'api' ? /API listening/ : /workers running/,
     options.nodeArgs,
   );
   // The service logs a line per request; read and drop it, as a log shipper would.

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 /**
  * Local Redis for the tools around the service (the demo, the tests, the benchmarks):
@@ -96,12 +96,20 @@ export async function startRedisServer(options: { appendonly?: boolean; port?: n
   return server;
 }
 
-/** Deletes the keys under `prefix:` (a test's or a benchmark's own; never FLUSHALL). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+/**
+ * Deletes the keys under `prefix:` (a test's or a benchmark's own; never FLUSHALL), on one
+ * server or on every master of a cluster (keys one by one there: they span slots).
+ */
+export async function deletePrefix(redis: Redis | Cluster, prefix: string): Promise<void> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      if (redis instanceof Cluster) await Promise.all(keys.map((key) => node.unlink(key)));
+      else await node.unlink(...keys);
+    } while (cursor !== '0');
+  }
 }

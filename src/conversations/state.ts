@@ -1,7 +1,10 @@
 /** Who a conversation belongs to right now (SPEC §6 admin `state`). */
 export type ConversationState = 'bot' | 'handoff_pending' | 'human' | 'handoff_failed';
 
-/** A conversation as stored in Redis (hash `{prefix}:conv:{channel}:{phone}`). */
+/** Who took a conversation from the bot: a platform handoff, or a person answering from the phone (SPEC §9.3). */
+export type TakenBy = 'handoff' | 'phone';
+
+/** A conversation as stored in Redis (hash `{prefix}:conv:{channel:phone}`). */
 export interface Conversation {
   state: ConversationState;
   /** The Toolzz agent that owns the conversation (changes on a bot-to-bot transfer). */
@@ -12,8 +15,10 @@ export interface Conversation {
   handoffId: string | null;
   /** Epoch ms when the human period ends and the conversation returns to the bot. */
   humanUntil: number | null;
-  /** False between "state says pending" and "the job is in the queue" (crash window). */
-  jobQueued: boolean;
+  /** Who has the conversation while it is with a human. */
+  takenBy: TakenBy | null;
+  /** Where the channel reaches this customer, exactly as it gave it (`from`, the JID's digits…). */
+  address: string | null;
 }
 
 export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
@@ -22,17 +27,23 @@ export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
   conversationId: null,
   handoffId: null,
   humanUntil: null,
-  jobQueued: false,
+  takenBy: null,
+  address: null,
 });
 
 const STATES = new Set<string>(['bot', 'handoff_pending', 'human', 'handoff_failed']);
 
-/** Reads the flat HGETALL reply (`[field, value, …]` or an object). */
-export function conversationFromHash(hash: Record<string, string> | string[]): Conversation {
-  const fields: Record<string, string> = Array.isArray(hash) ? {} : hash;
-  if (Array.isArray(hash)) {
-    for (let i = 0; i + 1 < hash.length; i += 2) fields[hash[i] as string] = hash[i + 1] as string;
-  }
+/** A flat HGETALL reply (`[field, value, …]`) or an object → field map. */
+export function fieldMap(hash: Record<string, string> | readonly string[]): Record<string, string> {
+  if (!Array.isArray(hash)) return hash as Record<string, string>;
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < hash.length; i += 2) fields[hash[i] as string] = hash[i + 1] as string;
+  return fields;
+}
+
+/** Reads a conversation hash. */
+export function conversationFromHash(hash: Record<string, string> | readonly string[]): Conversation {
+  const fields = fieldMap(hash);
   const state = fields.state && STATES.has(fields.state) ? (fields.state as ConversationState) : 'bot';
   const humanUntil = fields.humanUntil ? Number(fields.humanUntil) : NaN;
   return {
@@ -41,8 +52,22 @@ export function conversationFromHash(hash: Record<string, string> | string[]): C
     conversationId: fields.conversationId || null,
     handoffId: fields.handoffId || null,
     humanUntil: Number.isFinite(humanUntil) ? humanUntil : null,
-    jobQueued: fields.jobQueued === '1',
+    takenBy: fields.takenBy === 'phone' || fields.takenBy === 'handoff' ? fields.takenBy : null,
+    address: fields.address || null,
   };
+}
+
+/** Conversation fields → the strings stored (null clears a field to ''). */
+export function conversationFields(conversation: Partial<Conversation>, now = Date.now()): Record<string, string> {
+  const fields: Record<string, string> = { updatedAt: String(now) };
+  if (conversation.state !== undefined) fields.state = conversation.state;
+  if (conversation.botId !== undefined) fields.botId = conversation.botId ?? '';
+  if (conversation.conversationId !== undefined) fields.conversationId = conversation.conversationId ?? '';
+  if (conversation.handoffId !== undefined) fields.handoffId = conversation.handoffId ?? '';
+  if (conversation.humanUntil !== undefined) fields.humanUntil = conversation.humanUntil === null ? '' : String(conversation.humanUntil);
+  if (conversation.takenBy !== undefined) fields.takenBy = conversation.takenBy ?? '';
+  if (conversation.address !== undefined) fields.address = conversation.address ?? '';
+  return fields;
 }
 
 /**
@@ -60,3 +85,6 @@ export function effectiveState(conversation: Conversation, now: number): Convers
 export function isWithHuman(state: ConversationState): boolean {
   return state === 'handoff_pending' || state === 'human';
 }
+
+/** What a conversation given back to the bot looks like (released, expired, failed handoff). */
+export const BACK_TO_BOT: Readonly<Partial<Conversation>> = Object.freeze({ state: 'bot', handoffId: null, humanUntil: null, takenBy: null });

@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
+import type { HandoffJob } from '../handoff/job.js';
+import { HANDOFF_RECORD_TTL_MS, HANDOFF_STATES, newRecordFields } from '../handoff/records.js';
 import type { Keys } from '../keys.js';
-import { conversationFromHash, type Conversation } from './state.js';
+import type { RedisClient } from '../redis/connection.js';
+import { isRedisError } from '../redis/errors.js';
+import { scriptsFor } from '../redis/scripts.js';
+import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
+import { conversationFields, conversationFromHash, fieldMap, type Conversation } from './state.js';
 
-/** One customer of one channel. */
-export interface ConversationRef {
-  channel: string;
-  phone: string;
-}
+export type { ConversationRef } from '../records/index-store.js';
 
 /** What a processed message answered, replayed for a duplicate `messageId`. */
 export interface MessageRecord {
@@ -22,205 +24,191 @@ export type BeginResult =
   | { kind: 'acquired'; lock: ConversationLock; conversation: Conversation }
   | { kind: 'queued'; lock: ConversationLock };
 
-/** A place in a conversation's FIFO lock; `release()`/`commit()` give it up. */
+/** A place in a conversation's FIFO lock; a commit or `release` gives it up. */
 export interface ConversationLock {
   readonly token: string;
   readonly ref: ConversationRef;
 }
 
-export interface CommitOptions {
-  /** Fields to write on the conversation (omitted = leave it untouched). */
-  conversation?: Partial<Conversation>;
-  /** How long the conversation is kept after this write, in ms. */
-  conversationTtlMs?: number;
-  /** Marks the message processed with this answer (omitted = not processed: the retry runs again). */
+/** A record to create in the conversation's slot and file in the admin index. */
+export interface NewDelivery {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/** Everything one turn writes, in one script call (see scripts/commit-turn.lua). */
+export interface TurnCommit {
+  /** Conversation fields to write, and how long the conversation is kept from now. */
+  conversation?: { fields: Partial<Conversation>; ttlMs: number };
+  /** Marks the message processed with this answer (synchronous path). */
   record?: { messageId: string; value: MessageRecord };
-  /** More commands for the same MULTI (e.g. creating a handoff record with the state). */
-  extra?: (multi: ReturnType<Redis['multi']>) => void;
+  /** The message was not processed: drop its in-progress marker (the channel's retry runs again). */
+  dropRecord?: string;
+  /** A new handoff (its job is already queued), or a failed one re-opened by an operator. */
+  handoff?: { create: HandoffJob } | { reopen: string };
+  /** The processed batch leaves the inbox (asynchronous path). */
+  inbox?: { count: number; head: string };
+  /** Replies and events for the customer, queued on the outbox in this order. */
+  deliveries?: readonly NewDelivery[];
   /** Give the lock up (default true). */
   release?: boolean;
 }
 
+/** 'lost': the lock was no longer ours, nothing was written; 'not_failed': the handoff to re-open is not failed. */
+export type CommitResult = 'ok' | 'lost' | 'not_failed';
+
+/** An accepted message of an asynchronous channel, as kept in the customer's inbox. */
+export interface InboxEntry {
+  /** messageId */
+  id: string;
+  /** `text`: a customer text; `unsupported`: a customer message without text; `owner`: a `fromMe` message. */
+  k: 'text' | 'unsupported' | 'owner';
+  text?: string;
+  name?: string | null;
+  /** The address to reply to, as the channel gave it. */
+  to: string;
+  /** What an unsupported message was (audio, sticker…), for logs. */
+  what?: string;
+  externalIds?: HandoffJob['externalIds'];
+  /** Accepted at (ms, the accepting process's clock). */
+  at: number;
+}
+
+export type BatchClaim =
+  | { kind: 'busy' }
+  | { kind: 'empty' }
+  | { kind: 'wait'; readyAt: number }
+  | { kind: 'batch'; tries: number; conversation: Conversation; exists: boolean; entries: InboxEntry[] };
+
+export type OwnerOutcome = 'lost' | 'echo' | 'wait' | 'takeover' | 'ignored' | 'gone';
+
 const IN_PROGRESS = '~in-progress';
-
-// Shared by begin and poll: take the lock if we are at the head of the FIFO, after
-// dropping heads whose lease ran out (their process died or stalled).
-// KEYS: 1 lock queue, 2 lock leases, 3 conversation. ARGV: 1 token, 2 lease ms.
-const TAKE_TURN = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], now + lease)
-redis.call('PEXPIRE', KEYS[1], lease * 4)
-redis.call('PEXPIRE', KEYS[2], lease * 4)
-while true do
-  local head = redis.call('LINDEX', KEYS[1], 0)
-  if head == ARGV[1] then
-    return {'acquired', redis.call('HGETALL', KEYS[3])}
-  end
-  if not head then
-    redis.call('RPUSH', KEYS[1], ARGV[1])
-  else
-    local deadline = tonumber(redis.call('HGET', KEYS[2], head) or '0')
-    if deadline >= now then return {'queued'} end
-    redis.call('LPOP', KEYS[1])
-    redis.call('HDEL', KEYS[2], head)
-  end
-end
-`;
-
-// KEYS: 1 lock queue, 2 lock leases, 3 conversation, 4 message record.
-// ARGV: 1 token, 2 lease ms, 3 in-progress ttl ms, 4 in-progress marker.
-const BEGIN = `
-local existing = redis.call('GET', KEYS[4])
-if existing then
-  if existing == ARGV[4] then return {'in_progress'} end
-  return {'duplicate', existing}
-end
-redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3])
-redis.call('RPUSH', KEYS[1], ARGV[1])
-${TAKE_TURN}`;
-
-// KEYS: 1 lock queue, 2 lock leases, 3 conversation. ARGV: 1 token, 2 lease ms.
-const POLL = `
-if not redis.call('LPOS', KEYS[1], ARGV[1]) then
-  -- our lease ran out while we waited (a long event-loop stall): queue again
-  redis.call('RPUSH', KEYS[1], ARGV[1])
-end
-${TAKE_TURN}`;
-
-// KEYS: 1 lock queue, 2 lock leases. ARGV: 1 token, 2 lease ms.
-const HEARTBEAT = `
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 4)
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 4)
-return 1
-`;
-
-// Ends a message's turn in one call: write the conversation, record the answer (or drop the
-// in-progress marker so the channel's retry runs again), and leave the queue.
-// KEYS: 1 conversation, 2 message record, 3 lock queue, 4 lock leases.
-// ARGV: 1 token, 2 release ('1'/'0'), 3 conversation ttl ms ('' = keep), 4 record action
-// ('set', 'drop' or ''), 5 record value, 6 record ttl ms, 7 in-progress marker, 8… field/value pairs.
-const FINISH = `
-if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
-if ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-if ARGV[4] == 'set' then
-  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
-elseif ARGV[4] == 'drop' and redis.call('GET', KEYS[2]) == ARGV[7] then
-  redis.call('DEL', KEYS[2])
-end
-if ARGV[2] == '1' then
-  redis.call('LREM', KEYS[3], 1, ARGV[1])
-  redis.call('HDEL', KEYS[4], ARGV[1])
-end
-return 1
-`;
-
-type ScriptReply = [string, (string[] | string)?];
-interface ScriptedRedis {
-  hoBegin(...args: (string | number)[]): Promise<ScriptReply>;
-  hoPoll(...args: (string | number)[]): Promise<ScriptReply>;
-  hoHeartbeat(...args: (string | number)[]): Promise<number>;
-  hoFinish(...args: (string | number)[]): Promise<number>;
-}
-
-/** Any Redis failure on the request path becomes a 503 `unavailable`, never a 500. */
-export function redisUnavailable(cause: unknown): AppError {
-  return new AppError('unavailable', 'Redis is unavailable', 503, { cause, retryable: true });
-}
-
-async function guarded<T>(operation: Promise<T>): Promise<T> {
-  try {
-    return await operation;
-  } catch (error) {
-    throw redisUnavailable(error);
-  }
-}
-
-function conversationFields(conversation: Partial<Conversation>): Record<string, string> {
-  const fields: Record<string, string> = { updatedAt: String(Date.now()) };
-  if (conversation.state !== undefined) fields.state = conversation.state;
-  if (conversation.botId !== undefined) fields.botId = conversation.botId ?? '';
-  if (conversation.conversationId !== undefined) fields.conversationId = conversation.conversationId ?? '';
-  if (conversation.handoffId !== undefined) fields.handoffId = conversation.handoffId ?? '';
-  if (conversation.humanUntil !== undefined) fields.humanUntil = conversation.humanUntil === null ? '' : String(conversation.humanUntil);
-  if (conversation.jobQueued !== undefined) fields.jobQueued = conversation.jobQueued ? '1' : '0';
-  return fields;
-}
+/** Deliveries are kept this long after their creation (admin API), and the outbox with them. */
+export const DELIVERY_RECORD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+export const DELIVERY_STATES = ['pending', 'sent', 'failed'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+/** Asynchronous channels: each (channel, customer, messageId) is de-duplicated at least this long (SPEC §8.1). */
+export const ACCEPTED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface ConversationStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
+  /** How long a conversation is kept after its last write (`conversations.ttlHours`). */
+  conversationTtlMs: number;
   /** A lock holder that stops renewing its lease for this long is presumed dead. */
   leaseMs?: number;
   /** How long a message may stay "in progress" if its process dies mid-way. */
   inProgressTtlMs: number;
   /** How long a processed message's answer is kept for duplicates (SPEC: at least 24 h). */
   recordTtlMs?: number;
+  logger?: Logger;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Any Redis failure on the request path becomes a 503 `unavailable`; anything else is not Redis's fault. */
+async function guarded<T>(operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (isRedisError(error)) throw redisUnavailable(error);
+    throw error;
+  }
+}
+
+export function redisUnavailable(cause: unknown): AppError {
+  return new AppError('unavailable', 'Redis is unavailable', 503, { cause, retryable: true });
 }
 
 /**
- * Conversation state, message de-duplication and the per-conversation FIFO lock, in Redis.
+ * The one owner of conversation state in Redis: the per-conversation FIFO lock, message
+ * de-duplication, the inbox of accepted messages, and every write of the conversation hash
+ * (a turn's commit, a phone takeover, a handoff's end). Each operation is one script in the
+ * conversation's hash slot.
  *
- * The common path costs two round trips: `begin` (one Lua script: claim the messageId,
- * join the conversation's queue, read the state) and `commit` (one Lua script: write the
- * state, record the answer, leave the queue).
+ * The synchronous path costs two round trips per replied message: `begin` (claim the
+ * messageId, join the queue, read the state) and `commit` (write the state, record the
+ * answer, leave the queue).
  */
 export function createConversationStore(options: ConversationStoreOptions) {
   const { redis, keys } = options;
+  const run = scriptsFor(redis);
   const leaseMs = options.leaseMs ?? 15_000;
   const recordTtlMs = options.recordTtlMs ?? 24 * 60 * 60 * 1000;
-  const scripted = redis as unknown as ScriptedRedis;
-  if (!('hoBegin' in redis)) {
-    redis.defineCommand('hoBegin', { numberOfKeys: 4, lua: BEGIN });
-    redis.defineCommand('hoPoll', { numberOfKeys: 3, lua: POLL });
-    redis.defineCommand('hoHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
-    redis.defineCommand('hoFinish', { numberOfKeys: 4, lua: FINISH });
-  }
+  const handoffIndex = createRecordIndex(redis, keys, 'handoff', HANDOFF_STATES);
+  const deliveryIndex = createRecordIndex(redis, keys, 'delivery', DELIVERY_STATES);
 
-  const lockKeys = (ref: ConversationRef) =>
-    [keys.lockQueue(ref.channel, ref.phone), keys.lockLeases(ref.channel, ref.phone), keys.conversation(ref.channel, ref.phone)] as const;
+  const conv = (ref: ConversationRef) => keys.conversation(ref.channel, ref.phone);
+  const lockKeys = (ref: ConversationRef) => [keys.lockQueue(ref.channel, ref.phone), keys.lockLeases(ref.channel, ref.phone), conv(ref)] as const;
 
-  function parseTurn(reply: ScriptReply, lock: ConversationLock): BeginResult {
-    if (reply[0] === 'acquired') return { kind: 'acquired', lock, conversation: conversationFromHash((reply[1] as string[]) ?? []) };
+  function parseTurn(reply: [string, string[]?], lock: ConversationLock): BeginResult {
+    if (reply[0] === 'acquired') return { kind: 'acquired', lock, conversation: conversationFromHash(reply[1] ?? []) };
     return { kind: 'queued', lock };
   }
 
-  async function finish(
-    lock: ConversationLock,
-    options: { fields?: Partial<Conversation>; ttlMs?: number; record?: { action: 'set' | 'drop'; messageId: string; value: string }; release: boolean },
-  ): Promise<void> {
-    const [queue, leases, conversationKey] = lockKeys(lock.ref);
-    const args: (string | number)[] = [
-      conversationKey,
-      // Unused when there is no record action; any key of the conversation will do.
-      options.record ? keys.message(lock.ref.channel, options.record.messageId) : conversationKey,
-      queue,
-      leases,
-      lock.token,
-      options.release ? '1' : '0',
-      options.ttlMs === undefined ? '' : Math.ceil(options.ttlMs),
-      options.record?.action ?? '',
-      options.record?.value ?? '',
-      recordTtlMs,
-      IN_PROGRESS,
-    ];
-    if (options.fields) for (const [field, value] of Object.entries(conversationFields(options.fields))) args.push(field, value);
-    await guarded(scripted.hoFinish(...args));
+  async function waitTurn(lock: ConversationLock, deadline: number): Promise<{ conversation: Conversation; exists: boolean } | null> {
+    let delay = 2;
+    for (;;) {
+      const reply = await guarded(run<[string, string[]?]>('poll', lockKeys(lock.ref), [lock.token, leaseMs]));
+      if (reply[0] === 'acquired') return { conversation: conversationFromHash(reply[1] ?? []), exists: (reply[1]?.length ?? 0) > 0 };
+      if (Date.now() + delay >= deadline) return null;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
   }
 
-  function release(multi: ReturnType<Redis['multi']>, lock: ConversationLock): void {
-    const [queue, leases] = lockKeys(lock.ref);
-    multi.lrem(queue, 1, lock.token);
-    multi.hdel(leases, lock.token);
+  /**
+   * Gives the lock (or our place in its queue) up. A failure (Redis blip) is retried in the
+   * background for a few seconds instead of leaving the customer's next message waiting out
+   * the 15 s lease; never throws.
+   */
+  function release(lock: ConversationLock): Promise<void> {
+    return leave(lock, () => run('commit-turn', commitKeys(lock, {}), [JSON.stringify({ token: lock.token, release: true })]));
+  }
+
+  /** One try now; on failure, more in the background (the caller's answer is not held up). */
+  async function leave(lock: ConversationLock, attempt: () => Promise<unknown>): Promise<void> {
+    const where = { channel: lock.ref.channel, phone: lock.ref.phone };
+    try {
+      await attempt();
+      return;
+    } catch (error) {
+      options.logger?.warn({ err: error, ...where }, 'could not give the conversation lock up; retrying in the background');
+    }
+    void (async () => {
+      for (const wait of [100, 500, 2_000, 5_000]) {
+        await sleep(wait);
+        try {
+          await attempt();
+          return;
+        } catch {
+          // logged once above, and below if every try fails
+        }
+      }
+      options.logger?.error(where, 'gave up releasing the conversation lock; its lease frees it within 15 s');
+    })();
+  }
+
+  function commitKeys(lock: ConversationLock, commit: TurnCommit): string[] {
+    const { channel, phone } = lock.ref;
+    const conversationKey = conv(lock.ref);
+    const messageId = commit.record?.messageId ?? commit.dropRecord;
+    const handoffId = commit.handoff ? ('create' in commit.handoff ? commit.handoff.create.handoffId : commit.handoff.reopen) : undefined;
+    return [
+      conversationKey,
+      keys.lockQueue(channel, phone),
+      keys.lockLeases(channel, phone),
+      messageId !== undefined ? keys.message(channel, phone, messageId) : conversationKey,
+      keys.inbox(channel, phone),
+      keys.outbox(channel, phone),
+      handoffId !== undefined ? keys.handoff(channel, phone, handoffId) : conversationKey,
+      ...(commit.deliveries ?? []).map((d) => keys.delivery(channel, phone, d.id)),
+    ];
   }
 
   return {
     leaseMs,
+    conversationTtlMs: options.conversationTtlMs,
 
     /**
      * Claims `messageId` and joins the conversation's queue, in one round trip.
@@ -229,11 +217,11 @@ export function createConversationStore(options: ConversationStoreOptions) {
     async begin(ref: ConversationRef, messageId: string): Promise<BeginResult> {
       const lock: ConversationLock = { token: randomUUID(), ref };
       const reply = await guarded(
-        scripted.hoBegin(...lockKeys(ref), keys.message(ref.channel, messageId), lock.token, leaseMs, options.inProgressTtlMs, IN_PROGRESS),
+        run<[string, (string[] | string)?]>('begin', [...lockKeys(ref), keys.message(ref.channel, ref.phone, messageId)], [lock.token, leaseMs, options.inProgressTtlMs, IN_PROGRESS]),
       );
       if (reply[0] === 'in_progress') return { kind: 'in_progress' };
       if (reply[0] === 'duplicate') return { kind: 'duplicate', record: JSON.parse(reply[1] as string) as MessageRecord };
-      return parseTurn(reply, lock);
+      return parseTurn(reply as [string, string[]?], lock);
     },
 
     /**
@@ -241,87 +229,178 @@ export function createConversationStore(options: ConversationStoreOptions) {
      * back-off, until `deadline` (epoch ms). Resolves null if the wait ran out.
      */
     async waitTurn(lock: ConversationLock, deadline: number): Promise<Conversation | null> {
-      let delay = 2;
-      for (;;) {
-        const result = parseTurn(await guarded(scripted.hoPoll(...lockKeys(lock.ref), lock.token, leaseMs)), lock);
-        if (result.kind === 'acquired') return result.conversation;
-        if (Date.now() + delay >= deadline) return null;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 50);
-      }
+      return (await waitTurn(lock, deadline))?.conversation ?? null;
     },
 
     /**
-     * Takes the conversation's turn without a message (operator actions), waiting until
-     * `deadline`; null if the wait ran out. Give it back with `commit`.
+     * Takes the conversation's turn without a message (operator actions, platform events),
+     * waiting until `deadline`; null if the wait ran out. `exists` is false when no
+     * conversation is stored. Give it back with `commit` or `release`.
      */
-    async acquire(ref: ConversationRef, deadline: number): Promise<{ lock: ConversationLock; conversation: Conversation } | null> {
+    async acquire(ref: ConversationRef, deadline: number): Promise<{ lock: ConversationLock; conversation: Conversation; exists: boolean } | null> {
       const lock: ConversationLock = { token: randomUUID(), ref };
-      // The poll script joins the queue when the token is not in it yet.
-      const conversation = await this.waitTurn(lock, deadline);
-      if (conversation) return { lock, conversation };
-      await finish(lock, { release: true });
+      const turn = await waitTurn(lock, deadline);
+      if (turn) return { lock, ...turn };
+      await release(lock);
       return null;
     },
 
-    /** Renews the lease of a lock we hold; false if it was lost. */
+    /** Renews the lease of a lock we hold; false once it is lost (never regained). */
     async heartbeat(lock: ConversationLock): Promise<boolean> {
       const [queue, leases] = lockKeys(lock.ref);
-      return (await guarded(scripted.hoHeartbeat(queue, leases, lock.token, leaseMs))) === 1;
+      return (await guarded(run<number>('heartbeat', [queue, leases], [lock.token, leaseMs]))) === 1;
     },
 
     /**
-     * Writes the outcome of a message atomically and, by default, gives the lock up: one
-     * script call, or one MULTI when `extra` adds commands (the handoff record).
+     * Ends a turn atomically — only while `lock` is still held (the fence): writes the
+     * conversation, the handoff record, the answer, the inbox and the outbox, and by default
+     * gives the lock up. 'lost' means nothing was written (but the in-progress marker dropped).
+     * New handoff and delivery records are filed in the admin indexes in the same tick.
      */
-    async commit(lock: ConversationLock, commit: CommitOptions): Promise<void> {
-      const conversationKey = keys.conversation(lock.ref.channel, lock.ref.phone);
-      if (commit.extra) {
-        const multi = redis.multi();
-        if (commit.conversation) {
-          multi.hset(conversationKey, conversationFields(commit.conversation));
-          if (commit.conversationTtlMs !== undefined) multi.pexpire(conversationKey, Math.ceil(commit.conversationTtlMs));
-        }
-        if (commit.record) {
-          multi.set(keys.message(lock.ref.channel, commit.record.messageId), JSON.stringify(commit.record.value), 'PX', recordTtlMs);
-        }
-        commit.extra(multi);
-        if (commit.release !== false) release(multi, lock);
-        await guarded(multi.exec().then(throwOnMultiError));
-        return;
+    async commit(lock: ConversationLock, commit: TurnCommit): Promise<CommitResult> {
+      const now = Date.now();
+      const spec: Record<string, unknown> = { token: lock.token, release: commit.release !== false };
+      if (commit.conversation) {
+        spec.fields = conversationFields(commit.conversation.fields, now);
+        spec.ttlMs = Math.max(1, Math.ceil(commit.conversation.ttlMs));
       }
-      await finish(lock, {
-        fields: commit.conversation,
-        ttlMs: commit.conversation ? commit.conversationTtlMs : undefined,
-        record: commit.record ? { action: 'set', messageId: commit.record.messageId, value: JSON.stringify(commit.record.value) } : undefined,
-        release: commit.release !== false,
-      });
+      if (commit.record) spec.record = { action: 'set', value: JSON.stringify(commit.record.value), ttlMs: recordTtlMs, marker: IN_PROGRESS };
+      else if (commit.dropRecord !== undefined) spec.record = { action: 'drop', marker: IN_PROGRESS };
+      const handoff = commit.handoff;
+      if (handoff && 'create' in handoff) spec.handoff = { op: 'create', fields: newRecordFields(handoff.create), ttlMs: HANDOFF_RECORD_TTL_MS };
+      else if (handoff) spec.handoff = { op: 'reopen', id: handoff.reopen, ttlMs: HANDOFF_RECORD_TTL_MS };
+      if (commit.inbox) spec.inbox = commit.inbox;
+      if (commit.deliveries?.length) {
+        spec.deliveries = commit.deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS }));
+        spec.outboxTtlMs = DELIVERY_RECORD_TTL_MS;
+      }
+
+      const committing = guarded(run<[CommitResult]>('commit-turn', commitKeys(lock, commit), [JSON.stringify(spec)]));
+      // Issued in the same tick as the commit: one write on a single server (auto-pipelining).
+      // An entry filed for a commit that then turned out 'lost' finds no record and is skipped.
+      const filing: Promise<unknown>[] = [];
+      if (handoff && 'create' in handoff) {
+        filing.push(handoffIndex.file(handoff.create.handoffId, 'pending', now), handoffIndex.point(handoff.create.handoffId, lock.ref, HANDOFF_RECORD_TTL_MS));
+      } else if (handoff) {
+        filing.push(handoffIndex.file(handoff.reopen, 'pending', now));
+      }
+      for (const delivery of commit.deliveries ?? []) {
+        filing.push(deliveryIndex.file(delivery.id, 'pending', now), deliveryIndex.point(delivery.id, lock.ref, DELIVERY_RECORD_TTL_MS));
+      }
+      const [reply] = await Promise.all([committing, ...filing.map((p) => p.catch((error: unknown) => options.logger?.warn({ err: error }, 'could not file a record in the admin index')))]);
+      return reply[0];
     },
+
+    /** Gives the lock up without writing anything (retried in the background on failure). */
+    release,
 
     /**
      * The message was not processed: forget the in-progress marker so the channel's retry is
-     * handled normally, and leave the queue. `conversation` keeps what was learnt anyway.
+     * handled normally, and leave the queue. `learnt` keeps what was learnt anyway (a Toolzz
+     * conversationId from a hop that succeeded).
      */
-    async abort(lock: ConversationLock, messageId: string, conversation?: Partial<Conversation>, conversationTtlMs?: number): Promise<void> {
-      await finish(lock, {
-        fields: conversation,
-        ttlMs: conversation ? conversationTtlMs : undefined,
-        record: { action: 'drop', messageId, value: '' },
-        release: true,
+    async abort(lock: ConversationLock, messageId: string, learnt?: { fields: Partial<Conversation>; ttlMs: number }): Promise<void> {
+      const commit: TurnCommit = { dropRecord: messageId, conversation: learnt };
+      await leave(lock, async () => {
+        await run('commit-turn', commitKeys(lock, commit), [
+          JSON.stringify({
+            token: lock.token,
+            release: true,
+            record: { action: 'drop', marker: IN_PROGRESS },
+            ...(learnt ? { fields: conversationFields(learnt.fields), ttlMs: Math.ceil(learnt.ttlMs) } : {}),
+          }),
+        ]);
       });
     },
 
     /** Reads a conversation (null if none is stored). */
     async get(ref: ConversationRef): Promise<Conversation | null> {
-      const hash = await guarded(redis.hgetall(keys.conversation(ref.channel, ref.phone)));
+      const hash = await guarded(redis.hgetall(conv(ref)));
       return Object.keys(hash).length === 0 ? null : conversationFromHash(hash);
+    },
+
+    /**
+     * Asynchronous channels: stores one accepted message and de-duplicates it (7 days).
+     * `firstHeldAt` is when the first message still waiting for the bot was accepted (the
+     * start of a debounce window), null when none waits.
+     */
+    async accept(ref: ConversationRef, entry: InboxEntry): Promise<{ accepted: boolean; firstHeldAt: number | null }> {
+      const reply = await guarded(
+        run<[string, string]>(
+          'accept',
+          [keys.message(ref.channel, ref.phone, entry.id), keys.inbox(ref.channel, ref.phone), conv(ref)],
+          [JSON.stringify(entry), 'accepted', ACCEPTED_TTL_MS, ACCEPTED_TTL_MS],
+        ),
+      );
+      return { accepted: reply[0] === 'accepted', firstHeldAt: reply[1] ? Number(reply[1]) : null };
+    },
+
+    /** Takes the customer's turn and their next batch (see scripts/claim-batch-4.lua). */
+    async claimBatch(lock: ConversationLock, debounceMs: number, maxBatch: number): Promise<BatchClaim> {
+      const { channel, phone } = lock.ref;
+      const reply = await run<string[]>('claim-batch', [...lockKeys(lock.ref), keys.inbox(channel, phone)], [lock.token, leaseMs, debounceMs, maxBatch]);
+      const kind = reply[0];
+      if (kind === 'busy' || kind === 'empty') return { kind };
+      if (kind === 'wait') return { kind, readyAt: Number(reply[1]) };
+      const fieldCount = Number(reply[2]);
+      const hash = reply.slice(3, 3 + fieldCount);
+      const entries = reply.slice(3 + fieldCount).map((raw) => JSON.parse(raw) as InboxEntry);
+      const fields = fieldMap(hash);
+      return { kind: 'batch', tries: Number(reply[1]), conversation: conversationFromHash(fields), exists: Boolean(fields.state || fields.conversationId), entries };
+    },
+
+    /**
+     * A `fromMe` message at the head of the inbox (SPEC §9.3), decided atomically with the
+     * sends in flight: our own echo, not decided yet ('wait'), or a takeover (`takeover`
+     * written; null = takeovers are off).
+     */
+    async ownerMessage(lock: ConversationLock, messageId: string, takeover: { fields: Partial<Conversation>; ttlMs: number } | null): Promise<OwnerOutcome> {
+      const { channel, phone } = lock.ref;
+      const reply = await run<[OwnerOutcome]>(
+        'owner-message',
+        [conv(lock.ref), keys.lockQueue(channel, phone), keys.lockLeases(channel, phone), keys.inbox(channel, phone), keys.echo(channel, phone, messageId), keys.sending(channel, phone)],
+        [lock.token, messageId, takeover ? JSON.stringify({ fields: conversationFields(takeover.fields), ttlMs: Math.ceil(takeover.ttlMs) }) : ''],
+      );
+      return reply[0];
+    },
+
+    /**
+     * Ends a pending handoff (worker): its record, the conversation (`done` → human,
+     * `failed` → handoff_failed) only if it still waits for this handoff, and what the
+     * customer must be told. -1: it had already ended; 0: the conversation had moved on.
+     */
+    async finishHandoff(
+      job: HandoffJob,
+      outcome: 'done' | 'failed',
+      fields: Record<string, string>,
+      deliveries: readonly NewDelivery[] = [],
+    ): Promise<-1 | 0 | 1> {
+      const now = Date.now();
+      const { channel, phone } = job;
+      const spec = {
+        id: job.handoffId,
+        outcome,
+        fields: { finishedAt: new Date(now).toISOString(), ...fields },
+        recordTtlMs: HANDOFF_RECORD_TTL_MS,
+        conversationState: outcome === 'done' ? 'human' : 'handoff_failed',
+        updatedAt: String(now),
+        deliveries: deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS })),
+        outboxTtlMs: DELIVERY_RECORD_TTL_MS,
+      };
+      const finishing = run<number>(
+        'handoff-finish',
+        [keys.handoff(channel, phone, job.handoffId), conv(job), keys.outbox(channel, phone), ...deliveries.map((d) => keys.delivery(channel, phone, d.id))],
+        [JSON.stringify(spec)],
+      );
+      const result = (await finishing) as -1 | 0 | 1;
+      if (result !== -1) {
+        const filing: Promise<unknown>[] = [handoffIndex.file(job.handoffId, outcome, now)];
+        if (result === 1) for (const d of deliveries) filing.push(deliveryIndex.file(d.id, 'pending', now), deliveryIndex.point(d.id, job, DELIVERY_RECORD_TTL_MS));
+        await Promise.all(filing.map((p) => p.catch((error: unknown) => options.logger?.warn({ err: error }, 'could not file a record in the admin index'))));
+      }
+      return result;
     },
   };
 }
 
 export type ConversationStore = ReturnType<typeof createConversationStore>;
-
-function throwOnMultiError(results: [Error | null, unknown][] | null): void {
-  if (results === null) throw new Error('MULTI was discarded');
-  for (const [error] of results) if (error) throw error;
-}

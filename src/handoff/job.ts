@@ -16,7 +16,10 @@ export const handoffJobSchema = z.strictObject({
   messageId: z.string().min(1),
   lastMessage: z.string(),
   botReply: z.string().nullable(),
+  /** `transfer_to_agent` (the bot asked), `bot_failure`, `unsupported` (SPEC §8.3). */
   reason: z.string().min(1),
+  /** Where the channel reaches the customer, as it gave it (asynchronous channels). */
+  address: z.string().min(1).max(128).optional(),
   externalIds: z.strictObject({
     mehubChatToken: z.string().optional(),
     superagentesConversationId: z.string().optional(),

@@ -1,8 +1,10 @@
-import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
+import type { RedisClient } from '../redis/connection.js';
+import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
 import { handoffJobSchema, type HandoffJob } from './job.js';
 
 export type HandoffState = 'pending' | 'done' | 'failed';
+export const HANDOFF_STATES: readonly HandoffState[] = ['pending', 'done', 'failed'];
 
 /** One handoff as the admin API shows it (SPEC §6). */
 export interface HandoffRecord {
@@ -18,14 +20,18 @@ export interface HandoffRecord {
   finishedAt: string | null;
 }
 
+/** What the worker learnt on the platform, kept for the status check (SPEC §9.2). */
+export interface HandoffLearnt {
+  mehubChatToken?: string;
+  superagentesConversationId?: string;
+}
+
 /** Handoff records are kept this long after their last change. */
 export const HANDOFF_RECORD_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
-const STATES: readonly HandoffState[] = ['pending', 'done', 'failed'];
-
 export function recordFromHash(hash: Record<string, string>): HandoffRecord | null {
   if (!hash.id) return null;
-  const state = STATES.includes(hash.state as HandoffState) ? (hash.state as HandoffState) : 'pending';
+  const state = HANDOFF_STATES.includes(hash.state as HandoffState) ? (hash.state as HandoffState) : 'pending';
   return {
     id: hash.id,
     channel: hash.channel ?? '',
@@ -39,33 +45,64 @@ export function recordFromHash(hash: Record<string, string>): HandoffRecord | nu
   };
 }
 
-/** Adds the commands that create a pending record to a MULTI (written with the conversation state). */
-export function addCreateRecord(multi: ReturnType<Redis['multi']>, keys: Keys, job: HandoffJob): void {
-  const key = keys.handoff(job.handoffId);
-  multi.hset(key, {
+/** The fields of a new, pending record (written by the turn's commit, with the conversation). */
+export function newRecordFields(job: HandoffJob): Record<string, string> {
+  return {
     id: job.handoffId,
     channel: job.channel,
     phone: job.phone,
     provider: job.provider,
+    reason: job.reason,
     state: 'pending',
     attempts: '0',
     lastError: '',
     createdAt: job.createdAt,
     finishedAt: '',
+    sideEffect: '',
     job: JSON.stringify(job),
-  });
-  multi.pexpire(key, HANDOFF_RECORD_TTL_MS);
-  multi.zadd(keys.handoffIndex('pending'), Date.parse(job.createdAt), job.handoffId);
+  };
 }
 
-/** The job payload a record was created with (for re-enqueueing), validated. */
-export async function readRecordJob(redis: Redis, keys: Keys, id: string): Promise<HandoffJob | null> {
-  const raw = await redis.hget(keys.handoff(id), 'job');
-  if (!raw) return null;
-  const parsed = handoffJobSchema.safeParse(JSON.parse(raw));
-  return parsed.success ? parsed.data : null;
+/** What the record says the worker learnt at handoff time. */
+export function learntFromHash(hash: Record<string, string>): HandoffLearnt {
+  const learnt: HandoffLearnt = {};
+  if (hash.mehubChatToken) learnt.mehubChatToken = hash.mehubChatToken;
+  if (hash.superagentesConversationId) learnt.superagentesConversationId = hash.superagentesConversationId;
+  return learnt;
 }
 
-export async function readRecord(redis: Redis, keys: Keys, id: string): Promise<HandoffRecord | null> {
-  return recordFromHash(await redis.hgetall(keys.handoff(id)));
+/** Reading handoff records: by id (through the index's pointer) or by conversation. */
+export function createHandoffRecords(redis: RedisClient, keys: Keys) {
+  const index = createRecordIndex(redis, keys, 'handoff', HANDOFF_STATES);
+
+  async function hashOf(id: string, ref?: ConversationRef | null): Promise<Record<string, string> | null> {
+    const where = ref ?? (await index.locate(id));
+    if (!where) return null;
+    const hash = await redis.hgetall(keys.handoff(where.channel, where.phone, id));
+    return hash.id ? hash : null;
+  }
+
+  return {
+    index,
+    async read(id: string, ref?: ConversationRef | null): Promise<HandoffRecord | null> {
+      const hash = await hashOf(id, ref);
+      return hash ? recordFromHash(hash) : null;
+    },
+    /** The record with the job payload it was created with (validated) and what was learnt. */
+    async readFull(id: string, ref?: ConversationRef | null): Promise<{ record: HandoffRecord; job: HandoffJob | null; learnt: HandoffLearnt } | null> {
+      const hash = await hashOf(id, ref);
+      const record = hash ? recordFromHash(hash) : null;
+      if (!hash || !record) return null;
+      let job: HandoffJob | null = null;
+      try {
+        const parsed = handoffJobSchema.safeParse(JSON.parse(hash.job ?? 'null'));
+        job = parsed.success ? parsed.data : null;
+      } catch {
+        job = null;
+      }
+      return { record, job, learnt: learntFromHash(hash) };
+    },
+  };
 }
+
+export type HandoffRecords = ReturnType<typeof createHandoffRecords>;

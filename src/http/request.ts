@@ -5,13 +5,17 @@ import { classifyStatus, UpstreamError } from '../errors.js';
 export interface JsonRequest<T> {
   /** Names the upstream in error codes and messages: `toolzz`, `mehub`… */
   service: string;
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT';
   url: string | URL;
   headers?: Record<string, string>;
   body?: unknown;
+  /** The body exactly as it must go (a signed payload); sent as JSON. */
+  rawBody?: string;
   timeoutMs: number;
   /** Validates a 2xx body; a body that fails is a permanent `invalid_response`. */
   schema: z.ZodType<T>;
+  /** Any 2xx is success whatever its body (a customer's callback endpoint may answer "OK"). */
+  ignoreBody?: boolean;
 }
 
 export interface JsonResponse<T> {
@@ -55,17 +59,31 @@ function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/** The platform's own message from an error body (`{"message": …}`), trimmed for logs and records. */
-function upstreamMessageOf(text: string): string | undefined {
-  if (text === '') return undefined;
+function jsonOrUndefined(text: string): unknown {
   try {
-    const body: unknown = JSON.parse(text);
-    if (body && typeof body === 'object') {
-      const message = (body as Record<string, unknown>).message ?? (body as Record<string, unknown>).error;
-      if (typeof message === 'string') return message.slice(0, MAX_MESSAGE_CHARS);
-    }
+    return text === '' ? undefined : JSON.parse(text);
   } catch {
-    // not JSON: fall through to the raw text
+    return undefined;
+  }
+}
+
+/**
+ * The platform's own message from an error body — `{"message": …}`, `{"error": "…"}`, Meta's
+ * `{"error": {"message", "code"}}`, Evolution's `{"response": {"message": [...]}}` — trimmed
+ * for logs and records.
+ */
+function upstreamMessageOf(text: string, body: unknown): string | undefined {
+  if (text === '') return undefined;
+  if (body && typeof body === 'object') {
+    const b = body as Record<string, unknown>;
+    const error = b.error && typeof b.error === 'object' ? (b.error as Record<string, unknown>) : undefined;
+    const response = b.response && typeof b.response === 'object' ? (b.response as Record<string, unknown>) : undefined;
+    if (error && typeof error.message === 'string') {
+      return `${error.message}${error.code !== undefined ? ` (code ${String(error.code)})` : ''}`.slice(0, MAX_MESSAGE_CHARS);
+    }
+    const message = b.message ?? b.error ?? response?.message;
+    if (typeof message === 'string') return message.slice(0, MAX_MESSAGE_CHARS);
+    if (Array.isArray(message)) return JSON.stringify(message).slice(0, MAX_MESSAGE_CHARS);
   }
   return text.slice(0, MAX_MESSAGE_CHARS);
 }
@@ -78,8 +96,8 @@ function upstreamMessageOf(text: string): string | undefined {
 export async function requestJson<T>(dispatcher: Dispatcher, req: JsonRequest<T>): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
   let payload: string | undefined;
-  if (req.body !== undefined) {
-    payload = JSON.stringify(req.body);
+  if (req.rawBody !== undefined || req.body !== undefined) {
+    payload = req.rawBody ?? JSON.stringify(req.body);
     headers['content-type'] = 'application/json';
   }
 
@@ -117,14 +135,16 @@ export async function requestJson<T>(dispatcher: Dispatcher, req: JsonRequest<T>
   const status = response.statusCode;
   if (status < 200 || status > 299) {
     const { retryable, ambiguous } = classifyStatus(status);
-    const upstreamMessage = upstreamMessageOf(text);
+    const upstreamBody = jsonOrUndefined(text);
+    const upstreamMessage = upstreamMessageOf(text, upstreamBody);
     throw new UpstreamError(
       `${req.service}_http_${status}`,
       'http_status',
       `${req.service} answered ${status}${upstreamMessage ? `: ${upstreamMessage}` : ''}`,
-      { status, retryable, ambiguous, upstreamMessage, retryAfterMs: parseRetryAfter(response.headers['retry-after']) },
+      { status, retryable, ambiguous, upstreamMessage, upstreamBody, retryAfterMs: parseRetryAfter(response.headers['retry-after']) },
     );
   }
+  if (req.ignoreBody) return { status, data: undefined as T };
 
   let json: unknown;
   try {
@@ -143,7 +163,7 @@ export async function requestJson<T>(dispatcher: Dispatcher, req: JsonRequest<T>
     throw new UpstreamError(`${req.service}_invalid_response`, 'invalid_response', `${req.service} answered ${status} with an unexpected body (${where})`, {
       status,
       retryable: false,
-      upstreamMessage: upstreamMessageOf(text),
+      upstreamMessage: upstreamMessageOf(text, jsonOrUndefined(text)),
     });
   }
   return { status, data: parsed.data };

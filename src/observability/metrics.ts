@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
 import express from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PipelineObserver } from '../pipeline/process-message.js';
-import type { WorkerObserver } from '../../workers/handoff.worker.js';
+import type { TurnObserver } from '../pipeline/turn.js';
+import type { DeliveryObserver, WorkerObserver } from './observers.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
 
@@ -10,7 +10,7 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed'
  * The service's Prometheus metrics, on a registry of its own (several services can live in
  * one test process). Names are prefixed `handoff_`; default process metrics are included.
  */
-export function createMetrics(options: { queue?: Queue } = {}) {
+export function createMetrics(options: { queues?: Record<string, Queue> } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -47,28 +47,62 @@ export function createMetrics(options: { queue?: Queue } = {}) {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const queue = options.queue;
-  if (queue) {
+  const deliveries = new Counter({
+    name: 'handoff_deliveries_total',
+    help: 'Replies and events sent through asynchronous channels, by channel and outcome (sent, retry, failed)',
+    labelNames: ['channel', 'outcome'] as const,
+    registers: [registry],
+  });
+  const replyLatency = new Histogram({
+    name: 'handoff_reply_latency_seconds',
+    help: 'Asynchronous channels: from the message being accepted to its reply being sent, by channel',
+    labelNames: ['channel'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const inbound = new Counter({
+    name: 'handoff_inbound_messages_total',
+    help: 'Messages of asynchronous channels at the webhook, by channel and outcome (accepted, duplicate, ignored)',
+    labelNames: ['channel', 'outcome'] as const,
+    registers: [registry],
+  });
+  const releases = new Counter({
+    name: 'handoff_releases_total',
+    help: 'Conversations back to the bot, by cause (ttl, admin, platform_event, platform_status); phone = taken over by a person answering from the phone',
+    labelNames: ['cause'] as const,
+    registers: [registry],
+  });
+  const queues = options.queues;
+  if (queues) {
     new Gauge({
       name: 'handoff_queue_jobs',
-      help: 'Handoff jobs in the queue, by state',
-      labelNames: ['state'] as const,
+      help: 'Jobs in the queues (handoffs, inbox, outbox, maintenance), by queue and state',
+      labelNames: ['queue', 'state'] as const,
       registers: [registry],
       async collect() {
         // A scrape must answer even while Redis is away: skip the figure rather than hang.
-        const counts = await Promise.race([
-          queue.getJobCounts(...QUEUE_STATES),
-          new Promise<null>((resolve) => setTimeout(resolve, 2000, null).unref()),
-        ]).catch(() => null);
-        if (!counts) return;
-        for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+        await Promise.all(
+          Object.entries(queues).map(async ([name, queue]) => {
+            const counts = await Promise.race([
+              queue.getJobCounts(...QUEUE_STATES),
+              new Promise<null>((resolve) => setTimeout(resolve, 2000, null).unref()),
+            ]).catch(() => null);
+            if (!counts) return;
+            for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state] ?? 0);
+          }),
+        );
       },
     });
   }
 
-  const pipeline: PipelineObserver = {
+  const pipeline: TurnObserver = {
     botCall: (seconds, outcome) => toolzzDuration.observe({ outcome }, seconds),
     handoffQueued: (provider) => handoffs.inc({ provider, outcome: 'queued' }),
+    released: (cause) => releases.inc({ cause }),
+  };
+  const delivery: DeliveryObserver = {
+    delivery: (channel, outcome) => deliveries.inc({ channel, outcome }),
+    replyLatency: (channel, seconds) => replyLatency.observe({ channel }, seconds),
   };
   const worker: WorkerObserver = {
     attempt: (provider, outcome, seconds) => {
@@ -82,6 +116,8 @@ export function createMetrics(options: { queue?: Queue } = {}) {
     registry,
     pipeline,
     worker,
+    delivery,
+    inbound: (channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count = 1) => inbound.inc({ channel, outcome }, count),
     webhookRequest: (channel: string, status: number) => {
       // One labelled child per (channel, status), looked up instead of re-hashing labels.
       const key = `${channel}\u0000${status}`;

@@ -75,7 +75,10 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
         const already = await listOpenChats(token, query);
         if (already.length > 0) {
           log.info({ chatToken: already[0]?.token }, 'an earlier try already transferred the chat; not sending it again');
-          return { summary: `already transferred: open chat ${already[0]?.token} on channel ${settings.channel}` };
+          return {
+            summary: `already transferred: open chat ${already[0]?.token} on channel ${settings.channel}`,
+            ...(already[0] ? { learnt: { mehubChatToken: already[0].token } } : {}),
+          };
         }
       }
 

@@ -16,6 +16,33 @@ const updatedAt = (c: { updatedAt?: string | null }) => {
   return Number.isNaN(time) ? -Infinity : time;
 };
 
+export type BulkStatus = 'UNRESOLVED' | 'RESOLVED' | 'HUMAN_REQUESTED';
+
+/**
+ * The workspace-wide `POST /api/conversations/update-status` (SPEC §6, admin only): without
+ * a filter SuperAgentes changes EVERY conversation of the workspace, so the caller must pass
+ * one or `all: true` explicitly. Rejects with an UpstreamError (status and message kept).
+ */
+export async function superagentesBulkStatus(
+  options: { baseUrl: string; token: string; timeoutMs: number; http: Dispatcher },
+  change: { status: BulkStatus; channel?: string; agentId?: string; all?: boolean },
+): Promise<{ count: number }> {
+  if (!change.channel && !change.agentId && change.all !== true) throw new Error('refused: a bulk status change needs a channel or agentId filter, or all: true');
+  const url = joinUrl(options.baseUrl, '/api/conversations/update-status');
+  if (change.channel) url.searchParams.set('channel', change.channel);
+  if (change.agentId) url.searchParams.set('agentId', change.agentId);
+  const { data } = await requestJson(options.http, {
+    service: 'superagentes',
+    method: 'POST',
+    url,
+    headers: { authorization: `Bearer ${options.token}` },
+    body: { status: change.status },
+    timeoutMs: options.timeoutMs,
+    schema: z.object({ count: z.number().int().nonnegative() }).loose(),
+  });
+  return { count: data.count };
+}
+
 /**
  * SuperAgentes: the conversation id (the `superagentesConversationId` hint, else the newest
  * not-`RESOLVED` conversation of `channelExternalId = phone`), then
@@ -58,7 +85,10 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
         timeoutMs,
         schema: updatedSchema,
       });
-      return { summary: `conversation ${id} set to ${settings.priority}${settings.assigneeIds ? ` for ${settings.assigneeIds.join(', ')}` : ''}` };
+      return {
+        summary: `conversation ${id} set to ${settings.priority}${settings.assigneeIds ? ` for ${settings.assigneeIds.join(', ')}` : ''}`,
+        learnt: { superagentesConversationId: id },
+      };
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { HandoffSettings, ProviderName } from '../config.js';
 import type { HandoffJob } from '../handoff/job.js';
+import type { HandoffLearnt } from '../handoff/records.js';
 
 /** One try at performing a handoff on a platform. */
 export interface HandoffAttempt {
@@ -14,8 +15,10 @@ export interface HandoffAttempt {
   mayHaveApplied: boolean;
   /**
    * Awaited right before a request whose repetition would do harm (MeHub's cross-channel
-   * transfer); it is persisted, so even a worker killed mid-request leaves the next try
-   * knowing `mayHaveApplied`. Adapters whose changes are idempotent need not call it.
+   * transfer): claims the side effect for this try — persisted, and held by one try only, so
+   * a worker killed mid-request, or a second worker running the same job, leaves every other
+   * try knowing `mayHaveApplied` — and re-checks that the conversation still waits for the
+   * handoff. Rejects when the adapter must not go on. Idempotent adapters need not call it.
    */
   beforeSideEffect(): Promise<void>;
   log: Logger;
@@ -24,6 +27,8 @@ export interface HandoffAttempt {
 export interface HandoffOutcome {
   /** What happened, for the log and the record: "chat abc transferred to xyz (new chat def)". */
   summary: string;
+  /** What the platform told us that a later status check needs (SPEC §9.2). */
+  learnt?: HandoffLearnt;
 }
 
 /**

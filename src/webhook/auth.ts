@@ -31,8 +31,8 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
 };
 
 /** Builds the channel's check once (the Standard Webhooks key is decoded at start-up). */
-export function createAuthenticator(auth: ChannelConfig['auth']): Authenticator {
-  if (auth.token !== undefined) {
+export function createAuthenticator(auth: Extract<ChannelConfig, { kind: 'json' }>['auth'] | { token: string }): Authenticator {
+  if ('token' in auth && auth.token !== undefined) {
     const matches = secretMatcher(auth.token);
     return (_raw, headers) => {
       const token = bearerToken(headers);
@@ -41,7 +41,7 @@ export function createAuthenticator(auth: ChannelConfig['auth']): Authenticator 
   }
   // Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{raw body}`, timestamp within ±5 min,
   // any of the space-separated `v1,<base64>` signatures may match.
-  const webhook = new Webhook(auth.signingSecret as string);
+  const webhook = new Webhook((auth as { signingSecret?: string }).signingSecret as string);
   return (raw, headers) => {
     const id = header(headers, 'webhook-id');
     const timestamp = header(headers, 'webhook-timestamp');

@@ -1,31 +1,45 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import type { Pipeline } from '../pipeline/process-message.js';
-import { createAuthenticator, type Authenticator } from './auth.js';
-import { parseInbound } from './schema.js';
+import type { ChannelKit } from '../channels/types.js';
+import { isAsyncChannel, type Config } from '../config.js';
 import { AppError } from '../errors.js';
+import type { Inbox } from '../inbox/accept.js';
+import type { Pipeline } from '../pipeline/process-message.js';
+import { parseInbound } from './schema.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** SPEC §3: bodies up to 256 KiB. */
 export const MAX_BODY_BYTES = 256 * 1024;
 
+export interface WebhookDeps {
+  config: Config;
+  channels: ReadonlyMap<string, ChannelKit>;
+  /** Synchronous `json` channels. */
+  pipeline: Pipeline;
+  /** Asynchronous channels. */
+  inbox: Inbox;
+  observer?: { inbound?(channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count?: number): void };
+}
+
+const invalid = (res: Response, issues: { path: string; message: string }[]) => res.status(400).json({ error: 'invalid_request', issues });
+
 /**
  * `POST /webhooks/{channel}`: unknown channel (404) → content type (415) → raw body up to
- * 256 KiB (413) → UTF-8 (400) → credentials on the raw bytes (401) → JSON (400) → schema
- * (400) → pipeline.
+ * 256 KiB (413) → UTF-8 (400) → the channel adapter's credentials on the raw bytes (401) →
+ * JSON (400) → then either the synchronous pipeline (plain `json` channels, SPEC §3) or the
+ * adapter's parse and the durable inbox (every other kind, SPEC §8.1: the answer comes once
+ * each message is stored and de-duplicated, before any bot call).
+ *
+ * `GET /webhooks/{channel}`: the adapter's subscription check (WhatsApp's `hub.challenge`).
  */
-export function createWebhookRouter(deps: { config: Config; pipeline: Pipeline }): express.Router {
-  const authenticators = new Map<string, Authenticator>();
-  for (const [name, channel] of Object.entries(deps.config.channels)) authenticators.set(name, createAuthenticator(channel.auth));
-
+export function createWebhookRouter(deps: WebhookDeps): express.Router {
   const router = express.Router();
   const readRaw = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
 
   function precheck(req: Request, res: Response, next: NextFunction): void {
     const channel = String(req.params.channel);
-    if (!authenticators.has(channel)) return next(new AppError('unknown_channel', `unknown channel`, 404));
+    if (!deps.channels.has(channel)) return next(new AppError('unknown_channel', `unknown channel`, 404));
     res.locals.channel = channel;
     if (!req.is(['application/json', 'application/*+json'])) {
       return next(new AppError('unsupported_media_type', 'Content-Type must be application/json', 415));
@@ -35,43 +49,75 @@ export function createWebhookRouter(deps: { config: Config; pipeline: Pipeline }
 
   async function handle(req: Request, res: Response, next: NextFunction): Promise<void> {
     try {
-      const channel = res.locals.channel as string;
+      const name = res.locals.channel as string;
+      const kit = deps.channels.get(name) as ChannelKit;
+      const channel = deps.config.channels[name];
+      if (!channel) throw new AppError('unknown_channel', 'unknown channel', 404);
       const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       // JSON is UTF-8. Checked before the signature: for valid UTF-8 the text and the bytes
-      // correspond one to one, so the library's check of the decoded text is a check of the raw
-      // bytes; and ids made of invalid bytes cannot collapse into the same U+FFFD key.
+      // correspond one to one, so a check of the decoded text is a check of the raw bytes;
+      // and ids made of invalid bytes cannot collapse into the same U+FFFD key.
       let text: string;
       try {
         text = utf8.decode(raw);
       } catch {
-        res.status(400).json({ error: 'invalid_request', issues: [{ path: '', message: 'body is not valid UTF-8' }] });
+        invalid(res, [{ path: '', message: 'body is not valid UTF-8' }]);
         return;
       }
-      const authenticate = authenticators.get(channel) as Authenticator;
-      if (!authenticate(raw, req.headers)) throw new AppError('unauthorized', 'missing or bad credentials', 401);
+      const query = new URL(req.originalUrl, 'http://webhook').searchParams;
+      if (!kit.adapter.authenticate({ raw, headers: req.headers, query })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
 
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch (error) {
-        res.status(400).json({ error: 'invalid_request', issues: [{ path: '', message: `malformed JSON: ${(error as Error).message}` }] });
+        invalid(res, [{ path: '', message: `malformed JSON: ${(error as Error).message}` }]);
         return;
       }
-      const parsed = parseInbound(body);
+
+      if (!isAsyncChannel(channel)) {
+        const parsed = parseInbound(body);
+        if (!parsed.ok) {
+          invalid(res, parsed.issues);
+          return;
+        }
+        const { phone, messageId } = parsed.message;
+        let log: Logger | undefined;
+        const result = await deps.pipeline.process(name, parsed.message, () => (log ??= (res.locals.log as Logger).child({ channel: name, phone, messageId })));
+        if (typeof result.body.handoffId === 'string') res.locals.handoffId = result.body.handoffId; // for the request line
+        res.status(result.status).json(result.body);
+        return;
+      }
+
+      const parsed = kit.adapter.parse(body);
       if (!parsed.ok) {
-        res.status(400).json({ error: 'invalid_request', issues: parsed.issues });
+        invalid(res, parsed.issues);
         return;
       }
-      const { phone, messageId } = parsed.message;
-      let log: Logger | undefined;
-      const result = await deps.pipeline.process(channel, parsed.message, () => (log ??= (res.locals.log as Logger).child({ channel, phone, messageId })));
-      if (typeof result.body.handoffId === 'string') res.locals.handoffId = result.body.handoffId; // for the request line
-      res.status(result.status).json(result.body);
+      if (parsed.skipped?.length) (res.locals.log as Logger).warn({ channel: name, skipped: parsed.skipped }, 'ignored items of the delivery that could not be read');
+      const { accepted, duplicates } = parsed.messages.length > 0 ? await deps.inbox.accept(parsed.messages) : { accepted: 0, duplicates: new Set<string>() };
+      deps.observer?.inbound?.(name, 'accepted', accepted);
+      if (duplicates.size) deps.observer?.inbound?.(name, 'duplicate', duplicates.size);
+      if (parsed.ignored) deps.observer?.inbound?.(name, 'ignored', parsed.ignored);
+      if (channel.kind === 'json') {
+        const messageId = parsed.messages[0]?.messageId;
+        res.status(202).json({ status: 'accepted', messageId, ...(messageId !== undefined && duplicates.has(messageId) ? { duplicate: true } : {}) });
+        return;
+      }
+      res.status(200).json({ status: 'accepted', accepted });
     } catch (error) {
       next(error);
     }
   }
 
   router.post('/webhooks/:channel', precheck, readRaw, handle);
+  router.get('/webhooks/:channel', (req, res, next) => {
+    const kit = deps.channels.get(String(req.params.channel));
+    if (!kit) return next(new AppError('unknown_channel', 'unknown channel', 404));
+    res.locals.channel = kit.name;
+    if (!kit.adapter.verify) return next(new AppError('not_found', 'this channel has no verification endpoint', 404));
+    const answer = kit.adapter.verify(new URL(req.originalUrl, 'http://webhook').searchParams);
+    res.status(answer.status).type('text/plain').send(answer.body);
+  });
   return router;
 }

@@ -101,7 +101,7 @@ const cases: PlatformCase[] = [
     emulator: mehub,
     changeRoute: 'transfer',
     token: 'mehub-token',
-    settings: { provider: 'mehub', channel: 'xyz789abc123def4', attendant: 8, token: 'mehub-token' },
+    settings: { provider: 'mehub', channel: 'xyz789abc123def4', attendant: 8, token: 'mehub-token', statusCheck: true },
     provider: (baseUrl, token) => createMehubProvider({ baseUrl, token, timeoutMs: TIMEOUT_MS, http }),
     prepare: (phone) => void mehub.addChat({ phone }),
     applied: (phone) => mehub.transfers().filter((t) => mehub.chat(t.chatToken)?.contact.phone === phone).length,
@@ -111,7 +111,7 @@ const cases: PlatformCase[] = [
     emulator: superagentes,
     changeRoute: 'update',
     token: 'sa-token',
-    settings: { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], token: 'sa-token' },
+    settings: { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], token: 'sa-token', statusCheck: true },
     provider: (baseUrl, token) => createSuperagentesProvider({ baseUrl, token, timeoutMs: TIMEOUT_MS, http }),
     prepare: (phone) => void superagentes.addConversation({ channelExternalId: phone }),
     applied: (phone) => superagentes.updates().filter((u) => superagentes.conversation(u.id)?.channelExternalId === phone).length,
@@ -262,7 +262,7 @@ describe('MeHub specifics', () => {
   it('omits the attendant when none is configured (waiting queue)', async () => {
     const j = job();
     mehub.addChat({ phone: j.phone });
-    await provider().perform(attempt(j, { provider: 'mehub', channel: 'xyz789abc123def4' }));
+    await provider().perform(attempt(j, { provider: 'mehub', channel: 'xyz789abc123def4', statusCheck: true }));
     expect((mehub.calls('transfer')[0]?.body as Record<string, unknown>).attendant).toBeUndefined();
   });
 
@@ -298,7 +298,7 @@ describe('MeHub specifics', () => {
 });
 
 describe('SuperAgentes specifics', () => {
-  const settings: HandoffSettings = { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], title: 'Humano: {name} ({phone})', token: 'sa-token' };
+  const settings: HandoffSettings = { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], title: 'Humano: {name} ({phone})', token: 'sa-token', statusCheck: true };
   const provider = () => createSuperagentesProvider({ baseUrl: superagentes.url, token: 'sa-token', timeoutMs: TIMEOUT_MS, http });
 
   it.each(['data', 'array'] as const)('picks the newest conversation that is not RESOLVED (list answered as %s)', async (shape) => {

@@ -1,16 +1,20 @@
 import { Writable } from 'node:stream';
-import type { Redis } from 'ioredis';
 import { expect, inject } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { createRedis, waitForRedis } from '../../src/redis.js';
-import { createApiService, createWorkerService, type ApiService } from '../../src/service.js';
+import { createRedis, waitForRedis, type RedisClient } from '../../src/redis/connection.js';
+import { createApiService, createCore, type ApiService, type Core } from '../../src/service.js';
+import { createWorkerService, type WorkerService } from '../../workers/index.js';
+import { createHandoffRecords } from '../../src/handoff/records.js';
+import { createConversationStore } from '../../src/conversations/store.js';
+import type { Conversation } from '../../src/conversations/state.js';
+import { waitUntil } from './wait.js';
 import { BrpexEmulator } from '../../src/sandbox/brpex.js';
 import { MehubEmulator } from '../../src/sandbox/mehub.js';
 import { SuperagentesEmulator } from '../../src/sandbox/superagentes.js';
 import { ToolzzEmulator } from '../../src/sandbox/toolzz.js';
-import { readRecord, type HandoffRecord } from '../../src/handoff/records.js';
-import { createKeys } from '../../src/keys.js';
+import type { HandoffRecord } from '../../src/handoff/records.js';
+import { createKeys, type Keys } from '../../src/keys.js';
 import { deletePrefix, uniquePrefix } from './keys.js';
 import { signedHeaders } from './sign.js';
 
@@ -85,17 +89,24 @@ export interface Harness {
   brpex: BrpexEmulator;
   mehub: MehubEmulator;
   superagentes: SuperagentesEmulator;
-  redis: Redis;
+  redis: RedisClient;
+  /** What the API and worker of the harness share (queues, store, turn…). */
+  core: Core;
   api: ApiService;
-  worker?: ReturnType<typeof createWorkerService>;
+  worker?: WorkerService;
   prefix: string;
+  keys: Keys;
+  /** The Redis the harness runs on (for spawned processes: REDIS_URL). */
+  redisUrl: string;
   logs: LogCapture;
   /** POSTs a JSON body to `/webhooks/{channel}` with the channel's credentials. */
   send(channel: string, body: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer; auth?: boolean }): Promise<Reply>;
   /** Sends a message that makes the agent ask for a human; asserts the 202, returns the handoffId. */
   handOff(channel: string, phone: string, extra?: Record<string, unknown>): Promise<string>;
-  /** Resolves with the handoff record once it is no longer pending (polls with a deadline). */
+  /** Resolves with the handoff record once it is no longer pending. */
   settled(handoffId: string, timeoutMs?: number): Promise<HandoffRecord>;
+  /** The stored conversation of a customer (null when none). */
+  conversation(channel: string, phone: string): Promise<Conversation | null>;
   close(): Promise<void>;
 }
 
@@ -114,6 +125,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const superagentes = new SuperagentesEmulator({ token: SUPERAGENTES_TOKEN });
   await Promise.all([toolzz.start(), brpex.start(), mehub.start(), superagentes.start()]);
   const prefix = uniquePrefix();
+  const redisUrl = options.redisUrl ?? inject('redisUrl');
   const config = parseConfig(
     {
       toolzz: { baseUrl: toolzz.url, token: TOOLZZ_TOKEN, timeoutMs: options.toolzzTimeoutMs ?? 2000 },
@@ -128,20 +140,24 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       channels: options.channels ?? defaultChannels(),
       ...options.file,
     },
-    { REDIS_URL: options.redisUrl ?? inject('redisUrl'), LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken },
+    { REDIS_URL: redisUrl, LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken },
   );
-  const redis = createRedis(config.redisUrl);
-  await waitForRedis(redis, config.redisUrl, 5_000);
+  const redis = createRedis(config.redisTarget);
+  await waitForRedis(redis, config.redisTarget, 5_000);
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
-  const api = createApiService(config, { redis, logger });
+  const core = createCore(config, { redis, logger });
+  const api = createApiService(core);
   const url = await api.listen(0, '127.0.0.1');
-  const worker = options.worker ? createWorkerService(config, { redis, logger, metrics: api.metrics }) : undefined;
-  await worker?.worker.waitUntilReady();
+  const worker = options.worker ? createWorkerService(core) : undefined;
+  await worker?.ready();
   const keys = createKeys(prefix);
+  const records = createHandoffRecords(redis, keys);
+  const store = createConversationStore({ redis, keys, conversationTtlMs: 60_000, inProgressTtlMs: 1 });
 
   const credentials = (channel: string, raw: string): Record<string, string> => {
-    const auth = (config.channels[channel]?.auth ?? {}) as { token?: string; signingSecret?: string };
+    const settings = config.channels[channel];
+    const auth = (settings && 'auth' in settings ? settings.auth : {}) as { token?: string; signingSecret?: string };
     if (auth.token) return { authorization: `Bearer ${auth.token}` };
     if (auth.signingSecret) return signedHeaders(auth.signingSecret, raw);
     return {};
@@ -155,9 +171,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     mehub,
     superagentes,
     redis,
+    core,
     api,
     worker,
     prefix,
+    keys,
+    redisUrl,
     logs,
     async send(channel, body, opts = {}) {
       const raw = opts.raw ?? JSON.stringify(body);
@@ -182,17 +201,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return res.body.handoffId as string;
     },
     async settled(handoffId, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const record = await readRecord(redis, keys, handoffId);
-        if (record && record.state !== 'pending') return record;
-        if (Date.now() > deadline) throw new Error(`handoff ${handoffId} still ${record?.state ?? 'missing'} after ${timeoutMs} ms (last error: ${record?.lastError})`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Wakes on the worker's own events; the interval covers workers in other processes.
+      const wakeOn = worker ? ([[worker.handoff.worker, 'completed'], [worker.handoff.worker, 'failed']] as const) : [];
+      const record = await waitUntil(() => records.read(handoffId), { what: `handoff ${handoffId} to settle`, timeoutMs, wakeOn, done: (r) => r !== null && r.state !== 'pending' });
+      return record as HandoffRecord;
     },
+    conversation: (channel, phone) => store.get({ channel, phone }),
     async close() {
       await worker?.close();
       await api.close();
+      await core.close();
       await Promise.all([toolzz.close(), brpex.close(), mehub.close(), superagentes.close()]);
       await deletePrefix(redis, prefix);
       await redis.quit();

@@ -8,7 +8,7 @@ export const SERVER_ENTRY = resolve(import.meta.dirname, '../../dist/src/server.
 
 /** Writes a parsed Config back as a config file (JSON is YAML) a child process can load. */
 export function writeConfigFile(config: Config, overrides: Record<string, unknown> = {}): string {
-  const { port: _port, redisUrl: _redisUrl, adminToken: _adminToken, logLevel: _logLevel, configPath: _configPath, ...file } = config;
+  const { port: _port, redisTarget: _redisTarget, adminToken: _adminToken, logLevel: _logLevel, configPath: _configPath, ...file } = config;
   const path = join(mkdtempSync(join(tmpdir(), 'ho-config-')), 'handoff.config.json');
   writeFileSync(path, JSON.stringify({ ...file, ...overrides }, null, 2));
   return path;

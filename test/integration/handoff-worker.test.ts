@@ -1,7 +1,5 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createConversationStore } from '../../src/conversations/store.js';
-import { createKeys } from '../../src/keys.js';
 import type { Fault } from '../../src/sandbox/emulator.js';
 import { MEHUB_DESTINATION, message, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -19,8 +17,7 @@ beforeEach(() => {
   for (const emulator of [h.toolzz, h.brpex, h.mehub, h.superagentes]) emulator.reset();
 });
 
-const conversationOf = (channel: string, phone: string) =>
-  createConversationStore({ redis: h.redis, keys: createKeys(h.prefix), inProgressTtlMs: 1 }).get({ channel, phone });
+const conversationOf = (channel: string, phone: string) => h.conversation(channel, phone);
 
 const handOff = (channel: string, phone: string, extra?: Record<string, unknown>) => h.handOff(channel, phone, extra);
 
@@ -128,8 +125,8 @@ describe('failures', () => {
     let delay = 0;
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
-      if ((await h.api.handoffs.queue.getJobState(handoffId)) === 'delayed') {
-        delay = (await Job.fromId(h.api.handoffs.queue, handoffId))?.delay ?? 0;
+      if ((await h.core.queues.handoff.queue.getJobState(handoffId)) === 'delayed') {
+        delay = (await Job.fromId(h.core.queues.handoff.queue, handoffId))?.delay ?? 0;
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -201,8 +198,8 @@ describe('exactly once', () => {
 
 describe('job validation and cancellation', () => {
   it('a job whose payload is invalid fails at once, without touching any platform', async () => {
-    const failed = new Promise<Job>((resolve) => h.worker?.worker.on('failed', (job) => job?.id === 'bad-payload' && resolve(job)));
-    await h.api.handoffs.queue.add('handoff', { handoffId: 'x', phone: 12 }, { jobId: 'bad-payload', attempts: 5 });
+    const failed = new Promise<Job>((resolve) => h.worker?.handoff.worker.on('failed', (job) => job?.id === 'bad-payload' && resolve(job)));
+    await h.core.queues.handoff.queue.add('handoff', { handoffId: 'x', phone: 12 }, { jobId: 'bad-payload', attempts: 5 });
     const job = await failed;
     expect(job.failedReason).toMatch(/^invalid handoff job payload/);
     expect(job.attemptsMade).toBe(1);
@@ -214,7 +211,7 @@ describe('job validation and cancellation', () => {
     const handoffId = await handOff('site', phone);
     await h.brpex.waitFor((r) => r.route === 'dispatch' && r.status === 503);
     // What the admin release does: the conversation goes back to the bot.
-    await h.redis.hset(`${h.prefix}:conv:site:${phone}`, { state: 'bot', handoffId: '' });
+    await h.redis.hset(h.keys.conversation('site', phone), { state: 'bot', handoffId: '' });
     const record = await h.settled(handoffId);
     expect(record).toMatchObject({ state: 'failed', lastError: expect.stringContaining('cancelled') });
     expect(h.brpex.dispatches(phone)).toHaveLength(0);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Job } from 'bullmq';
 import { handoffJobSchema } from '../../src/handoff/job.js';
-import { HANDOFF_QUEUE } from '../../src/keys.js';
+import { QUEUES } from '../../src/keys.js';
 import { APP_TOKEN, BOT_ID, message, SITE_SECRET, startHarness, TOOLZZ_TOKEN, VENDAS_TOKEN, type Harness } from '../helpers/harness.js';
 import { signedHeaders } from '../helpers/sign.js';
 
@@ -100,7 +100,7 @@ describe('human handoff', () => {
     expect(res.body).toMatchObject({ status: 'handoff_queued', conversationId: first.body.conversationId, reply: expect.any(String) });
     const handoffId = res.body.handoffId as string;
 
-    const job = await Job.fromId(h.api.handoffs.queue, handoffId);
+    const job = await Job.fromId(h.core.queues.handoff.queue, handoffId);
     expect(job).toBeDefined();
     const data = handoffJobSchema.parse(job?.data);
     expect(data).toMatchObject({
@@ -116,7 +116,7 @@ describe('human handoff', () => {
       externalIds: { mehubChatToken: 'abc123def456' },
     });
     expect(job?.opts.attempts).toBe(h.config.retry.attempts);
-    expect(await h.redis.hget(`${h.prefix}:handoff:${handoffId}`, 'state')).toBe('pending');
+    expect(await h.redis.hget(h.keys.handoff('vendas', phone, handoffId), 'state')).toBe('pending');
 
     const calls = h.toolzz.calls('send-message').length;
     const next = await h.send('vendas', message(phone, 'alô?'));
@@ -146,7 +146,7 @@ describe('human handoff', () => {
     const [a, b] = await Promise.all([h.send('vendas', body), h.send('vendas', { ...body, messageId: `${body.messageId as string}-retry` })]);
     const statuses = [a.body.status, b.body.status].sort();
     expect(statuses).toEqual(['handoff_queued', 'human_active']);
-    const jobs = await h.api.handoffs.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+    const jobs = await h.core.queues.handoff.queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
     expect(jobs.filter((j) => j.data.phone === phone)).toHaveLength(1);
   });
 });
@@ -172,10 +172,12 @@ describe('duplicates', () => {
 
   it('answers 409 in_progress for the same messageId while the first is processing', async () => {
     h.toolzz.latencyMs = 400;
-    const body = message(newPhone(), 'oi');
+    const phone = newPhone();
+    const body = message(phone, 'oi');
+    const arrived = h.toolzz.nextArrival(/send-message/);
     const first = h.send('vendas', body);
-    // Wait until the first request holds the messageId (its bot call is under way).
-    await waitUntil(async () => (await h.redis.exists(`${h.prefix}:msg:vendas:${body.messageId as string}`)) === 1);
+    // The first request holds the messageId once its bot call is under way.
+    await arrived;
     const second = await h.send('vendas', body);
     expect(second.status).toBe(409);
     expect(second.body).toEqual({ error: 'in_progress' });

@@ -15,7 +15,7 @@ const newPhone = () => `55319${String(Date.now() % 100000).padStart(5, '0')}${St
 function startWorker(): ServiceProcess {
   const worker = spawnService({
     args: ['--role=worker'],
-    env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.config.redisUrl, LOG_LEVEL: 'info' },
+    env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, LOG_LEVEL: 'info' },
   });
   workers.push(worker);
   return worker;
@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('worker processes', () => {
   it('a worker killed (SIGKILL) in the middle of a MeHub transfer: the job is taken over and the transfer happens once', async () => {
     const first = startWorker();
-    await first.waitForLine(/handoff worker running/);
+    await first.waitForLine(/workers running/);
     const phone = newPhone();
     h.mehub.addChat({ phone });
     // The transfer is applied, and the answer never comes back before the kill.
@@ -48,7 +48,7 @@ describe('worker processes', () => {
     expect(await first.kill('SIGKILL')).toBe('SIGKILL');
 
     const second = startWorker();
-    await second.waitForLine(/handoff worker running/);
+    await second.waitForLine(/workers running/);
     const record = await h.settled(res.body.handoffId as string, 20_000);
     expect(record).toMatchObject({ state: 'done', attempts: 2 });
     expect(h.mehub.transfers()).toHaveLength(1);
@@ -57,7 +57,7 @@ describe('worker processes', () => {
 
   it('two worker processes on one queue never hand off twice', async () => {
     const [a, b] = [startWorker(), startWorker()];
-    await Promise.all([a.waitForLine(/handoff worker running/), b.waitForLine(/handoff worker running/)]);
+    await Promise.all([a.waitForLine(/workers running/), b.waitForLine(/workers running/)]);
     h.brpex.inject('dispatch', ...Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? { status: 503 } : {})));
     const phones = Array.from({ length: 40 }, () => newPhone());
     const ids = await Promise.all(phones.map((phone) => h.handOff('site', phone)));

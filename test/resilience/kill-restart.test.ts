@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readRecord } from '../../src/handoff/records.js';
+import { createHandoffRecords } from '../../src/handoff/records.js';
 import { createKeys } from '../../src/keys.js';
 import { message, startHarness, VENDAS_TOKEN, type Harness } from '../helpers/harness.js';
 import { spawnService, writeConfigFile, type ServiceProcess } from '../helpers/process.js';
@@ -44,9 +44,9 @@ afterAll(async () => {
 /** Starts API + worker in one process and waits until both are up. */
 async function startService(): Promise<string> {
   const port = await freePort();
-  const service = spawnService({ env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.config.redisUrl, PORT: String(port), LOG_LEVEL: 'info' } });
+  const service = spawnService({ env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, PORT: String(port), LOG_LEVEL: 'info' } });
   services.push(service);
-  await service.waitForLine(/handoff worker running/);
+  await service.waitForLine(/workers running/);
   return `http://127.0.0.1:${port}`;
 }
 
@@ -89,7 +89,8 @@ describe('SIGKILL and restart', () => {
     const killed = services[0] as ServiceProcess;
     expect(await killed.kill('SIGKILL')).toBe('SIGKILL');
     const keys = createKeys(h.prefix);
-    const atKill = await Promise.all(ids.map((id) => readRecord(h.redis, keys, id)));
+    const records0 = createHandoffRecords(h.redis, keys);
+    const atKill = await Promise.all(ids.map((id) => records0.read(id)));
     const pendingAtKill = atKill.filter((r) => r?.state === 'pending').length;
     // The kill really left work behind (otherwise this test proves nothing).
     expect(pendingAtKill).toBeGreaterThanOrEqual(10);
@@ -124,7 +125,7 @@ describe('SIGKILL and restart', () => {
 
     // The dead request left its in-progress mark, bounded by the documented TTL.
     const keys = createKeys(h.prefix);
-    const markKey = keys.message('vendas', stuck.messageId as string);
+    const markKey = keys.message('vendas', phone, stuck.messageId as string);
     expect(await h.redis.get(markKey)).toBe('~in-progress');
     const ttl = await h.redis.pttl(markKey);
     expect(ttl).toBeGreaterThan(IN_PROGRESS_TTL_MS - 5_000);

@@ -33,10 +33,10 @@ async function start(role: 'api' | 'worker'): Promise<string> {
   const port = await freePort();
   const service = spawnService({
     args: [`--role=${role}`],
-    env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.config.redisUrl, PORT: String(port), LOG_LEVEL: 'info' },
+    env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, PORT: String(port), LOG_LEVEL: 'info' },
   });
   services.push(service);
-  await service.waitForLine(role === 'api' ? /API listening/ : /handoff worker running/);
+  await service.waitForLine(role === 'api' ? /API listening/ : /workers running/);
   return `http://127.0.0.1:${port}`;
 }
 

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig, redactUrl } from '../../src/config.js';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config.js';
+import { redactUrl } from '../../src/redis/connection.js';
 
 const channel = {
   auth: { token: 'x' },
@@ -30,7 +31,7 @@ describe('parseConfig', () => {
     expect(config.retry).toEqual({ attempts: 8, baseDelayMs: 2000, maxDelayMs: 300000 });
     expect(config.channels.vendas?.humanTtlMinutes).toBe(1440);
     expect(config.port).toBe(3000);
-    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redisTarget).toEqual({ kind: 'single', url: 'redis://127.0.0.1:6379' });
     expect(config.adminToken).toBeUndefined();
     expect(Object.isFrozen(config.channels.vendas?.handoff)).toBe(true);
   });
@@ -147,7 +148,7 @@ describe('loadConfig', () => {
     writeFileSync(path, `toolzz: { token: \${T} }\nproviders: { mehub: { token: m } }\nchannels:\n  site:\n    auth: { signingSecret: \${SITE_SECRET} }\n    bot: { id: 6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b }\n    handoff: { provider: mehub, channel: xyz789abc123def4 }\n`);
     const config = loadConfig({ T: 'a#b: c', SITE_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }, path);
     expect(config.toolzz.token).toBe('a#b: c');
-    expect(config.channels.site?.auth.signingSecret).toBe('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+    expect((config.channels.site as { auth: { signingSecret?: string } } | undefined)?.auth.signingSecret).toBe('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
   });
 
   it('the example config file is valid', () => {

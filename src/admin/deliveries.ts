@@ -1,0 +1,34 @@
+import express from 'express';
+import { DELIVERY_STATES, type DeliveryState } from '../conversations/store.js';
+import { createDeliveryRecords, publicDelivery } from '../delivery/records.js';
+import { AppError } from '../errors.js';
+import type { Core } from '../service.js';
+import { newestRecords } from './lists.js';
+import { invalid, limitOf, route } from './router.js';
+
+/** `GET /admin/deliveries?state=pending|sent|failed` and `GET /admin/deliveries/{id}` (SPEC §8.2). */
+export function createDeliveryRoutes(core: Core): express.Router {
+  const records = createDeliveryRecords(core.redis, core.keys);
+  const router = express.Router();
+
+  router.get(
+    '/admin/deliveries',
+    route(async (req, res) => {
+      const state = req.query.state;
+      if (state !== undefined && !(DELIVERY_STATES as readonly unknown[]).includes(state)) throw invalid('state', 'must be pending, sent or failed');
+      const states = state ? [state as DeliveryState] : DELIVERY_STATES;
+      const found = await newestRecords(records.index, states, limitOf(req), (id) => records.read(id));
+      res.json({ deliveries: found.map(publicDelivery) });
+    }),
+  );
+
+  router.get(
+    '/admin/deliveries/:id',
+    route(async (req, res) => {
+      const delivery = await records.read(String(req.params.id));
+      if (!delivery) throw new AppError('delivery_not_found', 'no such delivery', 404);
+      res.json(publicDelivery(delivery));
+    }),
+  );
+  return router;
+}

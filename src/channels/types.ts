@@ -1,0 +1,93 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ChannelKind } from '../config.js';
+import type { StoredDelivery, Outgoing } from '../delivery/records.js';
+import type { HandoffJob } from '../handoff/job.js';
+import type { CustomerEvent } from '../pipeline/turn.js';
+
+/** A webhook request as the adapter sees it: the raw bytes (signatures), headers and query. */
+export interface InboundRequest {
+  raw: Buffer;
+  headers: IncomingHttpHeaders;
+  query: URLSearchParams;
+}
+
+/** One message of a delivery, in the one shape the pipeline understands. */
+export interface ChannelMessage {
+  /** The configured channel it belongs to (a WhatsApp delivery may carry another number's messages). */
+  channel: string;
+  messageId: string;
+  /** Digits only: identifies the customer within the channel. */
+  phone: string;
+  /** Where replies go, exactly as the channel gave it (`from`, the JID's digits, `phone`). */
+  to: string;
+  name: string | null;
+  /** `text`: a customer text; `unsupported`: a customer message without text; `owner`: sent from the business's own number (`fromMe`). */
+  kind: 'text' | 'unsupported' | 'owner';
+  text?: string;
+  /** For `unsupported`: what it was (audio, sticker…). */
+  what?: string;
+  externalIds?: HandoffJob['externalIds'];
+}
+
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+export type InboundParse =
+  | {
+      ok: true;
+      messages: ChannelMessage[];
+      /** Items of the delivery that are not messages to process (statuses, reactions, groups, other events). */
+      ignored: number;
+      /** Items that looked like messages but could not be read (logged at warn; the rest of the delivery goes on). */
+      skipped?: { path: string; reason: string }[];
+    }
+  | { ok: false; issues: ValidationIssue[] };
+
+/**
+ * A channel kind's inbound side: wire format → internal messages. Built once per configured
+ * channel; checks credentials on the raw bytes before anything is parsed.
+ */
+export interface ChannelAdapter {
+  readonly kind: ChannelKind;
+  /** True when the request carries the channel's credentials (signature, token…). */
+  authenticate(req: InboundRequest): boolean;
+  /** The parsed JSON body → the messages to accept, or what is wrong with it. */
+  parse(body: unknown): InboundParse;
+  /** `GET /webhooks/{channel}`: a subscription check (WhatsApp's `hub.challenge`); absent = 404. */
+  verify?(query: URLSearchParams): { status: number; body: string };
+}
+
+/** How a handoff ended, for the customer (SPEC §8.2 events, §9.2 `failedMessage`). */
+export type HandoffEndEvent = { type: 'handoff.done' | 'handoff.failed'; conversationId: string | null; handoffId: string; failedMessage?: string };
+
+/** One send of a delivery (a split text is several). */
+export interface OutgoingPart {
+  /** For text channels: the text of this part. For callbacks: the event body. */
+  body: Record<string, unknown>;
+}
+
+/**
+ * A channel kind's outbound side: what the customer must see → sends through the channel's
+ * API, on the shared HTTP helper (its errors say whether a retry may help).
+ */
+export interface ChannelSender {
+  /** What an event becomes on this channel: texts for the customer, or one callback event. */
+  render(event: CustomerEvent | HandoffEndEvent): Outgoing[];
+  /** The sends one delivery takes, in order (a text over the channel's limit is split). */
+  split(delivery: StoredDelivery): OutgoingPart[];
+  /**
+   * Sends one part. Resolves with the ids the channel gave the sent message (its `fromMe`
+   * echo must change nothing); rejects with an UpstreamError whose `retryable` decides.
+   */
+  send(delivery: StoredDelivery, part: OutgoingPart): Promise<{ ids: string[] }>;
+}
+
+/** A configured channel's two halves. */
+export interface ChannelKit {
+  name: string;
+  adapter: ChannelAdapter;
+  /** Absent for synchronous `json` channels (the reply is the HTTP answer). */
+  sender?: ChannelSender;
+}

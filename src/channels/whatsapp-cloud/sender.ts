@@ -1,0 +1,68 @@
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import type { ChannelConfig } from '../../config.js';
+import { isUpstreamError, UpstreamError } from '../../errors.js';
+import { requestJson } from '../../http/request.js';
+import { joinUrl } from '../../http/url.js';
+import { renderText, splitTextDelivery } from '../text-sender.js';
+import type { ChannelSender } from '../types.js';
+
+type WhatsappChannel = Extract<ChannelConfig, { kind: 'whatsapp-cloud' }>;
+
+const sentSchema = z.object({ messages: z.array(z.object({ id: z.string().min(1) })).min(1) });
+
+/**
+ * Meta's error codes that a later try may get past (research §1): 4 and 80007 (app / account
+ * rate limits), 130429 (throughput), 131056 (pair rate limit: this recipient only — the
+ * outbox retries this customer while others go on). Meta says to branch on `code`, not on the
+ * HTTP status (code 4 comes with 400 or 429).
+ */
+export const WHATSAPP_RETRYABLE_CODES = new Set([4, 80007, 130429, 131056]);
+
+/** An HTTP error from the Graph API, re-classified by Meta's `error.code`. */
+export function classifyMetaError(error: UpstreamError): UpstreamError {
+  if (error.kind !== 'http_status' || error.status === undefined) return error;
+  const body = error.upstreamBody as { error?: { code?: unknown } } | undefined;
+  const code = typeof body?.error?.code === 'number' ? body.error.code : undefined;
+  if (code === undefined) return error;
+  const retryable = WHATSAPP_RETRYABLE_CODES.has(code) || error.status >= 500;
+  return new UpstreamError(`whatsapp_${code}`, 'http_status', error.message, {
+    status: error.status,
+    retryable,
+    ambiguous: error.ambiguous,
+    retryAfterMs: error.retryAfterMs,
+    upstreamMessage: error.upstreamMessage,
+    upstreamBody: error.upstreamBody,
+    cause: error,
+  });
+}
+
+/**
+ * WhatsApp Cloud API: `POST {baseUrl}/{apiVersion}/{phoneNumberId}/messages` with the access
+ * token, one text message per part, to the `from` the customer wrote from. Returns the
+ * `wamid` Meta gave it.
+ */
+export function createWhatsappSender(channel: WhatsappChannel, options: { http: Dispatcher; timeoutMs: number }): ChannelSender {
+  const { whatsapp } = channel;
+  const url = joinUrl(whatsapp.baseUrl, `/${whatsapp.apiVersion}/${whatsapp.phoneNumberId}/messages`);
+  return {
+    render: renderText,
+    split: splitTextDelivery,
+    async send(delivery, part) {
+      try {
+        const { data } = await requestJson(options.http, {
+          service: 'whatsapp',
+          method: 'POST',
+          url,
+          headers: { authorization: `Bearer ${whatsapp.accessToken}` },
+          body: { messaging_product: 'whatsapp', recipient_type: 'individual', to: delivery.to, type: 'text', text: { preview_url: false, body: part.body.text } },
+          timeoutMs: options.timeoutMs,
+          schema: sentSchema,
+        });
+        return { ids: data.messages.map((m) => m.id) };
+      } catch (error) {
+        throw isUpstreamError(error) ? classifyMetaError(error) : error;
+      }
+    },
+  };
+}

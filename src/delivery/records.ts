@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import type { NewDelivery } from '../conversations/store.js';
+import { DELIVERY_STATES, type DeliveryState } from '../conversations/store.js';
+import type { Keys } from '../keys.js';
+import type { RedisClient } from '../redis/connection.js';
+import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
+
+/**
+ * What one delivery sends through the channel: a text for the customer (split by the sender
+ * when over the channel's limit), or an event for a `json` channel's `reply.url` callback.
+ */
+export type Outgoing =
+  | { kind: 'text'; text: string }
+  | {
+      kind: 'event';
+      event: {
+        type: 'message.replied' | 'handoff.queued' | 'handoff.done' | 'handoff.failed';
+        reply?: string | null;
+        conversationId: string | null;
+        handoffId?: string;
+      };
+    };
+
+/** One delivery as the admin API shows it (SPEC §8.2). */
+export interface DeliveryRecord {
+  id: string;
+  channel: string;
+  phone: string;
+  messageId: string;
+  /** What it sends: `text`, or the callback event's type. */
+  type: string;
+  state: DeliveryState;
+  attempts: number;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** A delivery as the outbox worker reads it. */
+export interface StoredDelivery extends DeliveryRecord {
+  to: string;
+  outgoing: Outgoing;
+  /** Parts of a split text already sent (they are not sent again). */
+  partsSent: number;
+  /** When the message it answers was accepted (ms), for the acceptance → sent histogram. */
+  acceptedAt: number | null;
+}
+
+export function deliveryFromHash(hash: Record<string, string>): StoredDelivery | null {
+  if (!hash.id) return null;
+  let outgoing: Outgoing;
+  try {
+    outgoing = JSON.parse(hash.outgoing ?? 'null') as Outgoing;
+  } catch {
+    return null;
+  }
+  if (!outgoing || (outgoing.kind !== 'text' && outgoing.kind !== 'event')) return null;
+  const state = (DELIVERY_STATES as readonly string[]).includes(hash.state ?? '') ? (hash.state as DeliveryState) : 'pending';
+  const acceptedAt = Number(hash.acceptedAt);
+  return {
+    id: hash.id,
+    channel: hash.channel ?? '',
+    phone: hash.phone ?? '',
+    messageId: hash.messageId ?? '',
+    type: outgoing.kind === 'text' ? 'text' : outgoing.event.type,
+    state,
+    attempts: Number(hash.attempts ?? '0') || 0,
+    lastError: hash.lastError || null,
+    createdAt: hash.createdAt ?? '',
+    finishedAt: hash.finishedAt || null,
+    to: hash.to ?? hash.phone ?? '',
+    outgoing,
+    partsSent: Number(hash.partsSent ?? '0') || 0,
+    acceptedAt: Number.isFinite(acceptedAt) && acceptedAt > 0 ? acceptedAt : null,
+  };
+}
+
+/** The admin view of a stored delivery. */
+export function publicDelivery(d: StoredDelivery): DeliveryRecord {
+  const { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt } = d;
+  return { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt };
+}
+
+/** A new pending delivery's fields (created in the commit of the turn that produced it). */
+export function newDelivery(ref: ConversationRef, draft: { messageId: string; to: string; outgoing: Outgoing; acceptedAt?: number | null }): NewDelivery {
+  const id = randomUUID();
+  return {
+    id,
+    fields: {
+      id,
+      channel: ref.channel,
+      phone: ref.phone,
+      messageId: draft.messageId,
+      to: draft.to,
+      outgoing: JSON.stringify(draft.outgoing),
+      state: 'pending',
+      attempts: '0',
+      partsSent: '0',
+      lastError: '',
+      createdAt: new Date().toISOString(),
+      finishedAt: '',
+      acceptedAt: draft.acceptedAt ? String(draft.acceptedAt) : '',
+    },
+  };
+}
+
+/** Reading delivery records: by id (through the index's pointer) or by conversation. */
+export function createDeliveryRecords(redis: RedisClient, keys: Keys) {
+  const index = createRecordIndex(redis, keys, 'delivery', DELIVERY_STATES);
+  return {
+    index,
+    async read(id: string, ref?: ConversationRef | null): Promise<StoredDelivery | null> {
+      const where = ref ?? (await index.locate(id));
+      if (!where) return null;
+      return deliveryFromHash(await redis.hgetall(keys.delivery(where.channel, where.phone, id)));
+    },
+  };
+}
+
+export type DeliveryRecords = ReturnType<typeof createDeliveryRecords>;

@@ -1,0 +1,51 @@
+import type { JobsOptions } from 'bullmq';
+import type { Queues } from '../queues.js';
+import type { ConversationRef } from '../records/index-store.js';
+
+/** Failed drain jobs stay this long (the reconciler starts their lane again). */
+const KEEP_FAILED_SECONDS = 7 * 24 * 60 * 60;
+
+/** The BullMQ deduplication id of a customer's lane: at most one drain job runs per customer. */
+export const laneId = (ref: ConversationRef) => `${ref.channel}:${ref.phone}`;
+
+export interface LaneJob {
+  channel: string;
+  phone: string;
+}
+
+function drainOptions(ref: ConversationRef, delayMs: number, debounce: boolean): JobsOptions {
+  return {
+    // One drain job per customer: a job added while one is active is kept to run after it
+    // (`keepLastIfActive`), so a message accepted during a drain's last look is never stranded
+    // and two workers never drain one customer at once. In debounce mode a new message
+    // replaces a job still waiting out its delay, so the delay restarts (SPEC §9.1).
+    deduplication: { id: laneId(ref), keepLastIfActive: true, ...(debounce ? { replace: true } : {}) },
+    delay: Math.max(0, Math.ceil(delayMs)),
+    attempts: 20,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: true,
+    removeOnFail: { age: KEEP_FAILED_SECONDS, count: 10_000 },
+  };
+}
+
+/**
+ * The per-customer lanes of asynchronous channels: the inbox (accepted messages → the bot) and
+ * the outbox (replies → the channel). Each is drained by one job at a time per customer, so
+ * messages are processed, and replies sent, one at a time in order across every process.
+ */
+export function createLanes(queues: Pick<Queues, 'inbox' | 'outbox'>) {
+  return {
+    /** Makes sure the customer's inbox is drained: now, or after `delayMs` (debounce). */
+    kickInbox(ref: ConversationRef, delayMs = 0, debounce = false): Promise<unknown> {
+      const data: LaneJob = { channel: ref.channel, phone: ref.phone };
+      return queues.inbox.add('drain', data, drainOptions(ref, delayMs, debounce));
+    },
+    /** Makes sure the customer's outbox is drained. */
+    kickOutbox(ref: ConversationRef): Promise<unknown> {
+      const data: LaneJob = { channel: ref.channel, phone: ref.phone };
+      return queues.outbox.add('drain', data, drainOptions(ref, 0, false));
+    },
+  };
+}
+
+export type Lanes = ReturnType<typeof createLanes>;

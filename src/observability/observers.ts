@@ -1,0 +1,21 @@
+/**
+ * Hooks the workers call for metrics (implemented by metrics.ts); every one optional so
+ * tests and tools can leave them out. Defined here, in src/, so the metrics never depend on
+ * the workers.
+ */
+export interface WorkerObserver {
+  attempt?(provider: string, outcome: 'done' | 'retry' | 'failed', seconds: number): void;
+  finished?(provider: string, outcome: 'done' | 'failed' | 'cancelled'): void;
+}
+
+export interface DeliveryObserver {
+  /** One send try: `sent`, `retry` or `failed` (for good). */
+  delivery?(channel: string, outcome: 'sent' | 'retry' | 'failed'): void;
+  /** From the message's acceptance to its reply being sent, in seconds. */
+  replyLatency?(channel: string, seconds: number): void;
+}
+
+export interface ReleaseObserver {
+  /** A conversation came back to the bot, or (phone) a person took it from the phone. */
+  released?(cause: 'ttl' | 'admin' | 'platform_event' | 'platform_status' | 'phone'): void;
+}

@@ -1,0 +1,70 @@
+import type { Keys, RecordKind } from '../keys.js';
+import { parseWhere } from '../keys.js';
+import type { RedisClient } from '../redis/connection.js';
+import { scriptsFor } from '../redis/scripts.js';
+
+/** One customer of one channel. */
+export interface ConversationRef {
+  channel: string;
+  phone: string;
+}
+
+/**
+ * The admin indexes of one record kind (handoffs, deliveries): per-state sorted sets in a
+ * slot of their own, and an `id → conversation` pointer per record so a record (which lives
+ * in its conversation's slot) can be found by id alone. Written right after the record's own
+ * script, in the same tick, so they cost no extra round trip on a single server.
+ *
+ * The record is the truth; an index entry only finds it. Readers re-read each record and
+ * skip entries whose record is gone; the maintenance job trims old entries and repairs
+ * entries filed under the wrong state.
+ */
+export function createRecordIndex<S extends string>(redis: RedisClient, keys: Keys, kind: RecordKind, states: readonly S[]) {
+  const run = scriptsFor(redis);
+  const indexKeys = states.map((state) => keys.index(kind, state));
+
+  return {
+    states,
+    key: (state: S) => keys.index(kind, state),
+
+    /** Files `id` under `state` (and no other) with `score` (ms). */
+    file(id: string, state: S, score: number): Promise<unknown> {
+      return run('index-move', indexKeys, [id, states.indexOf(state) + 1, score]);
+    },
+
+    /** Points `id` at its conversation for `ttlMs`. */
+    point(id: string, ref: ConversationRef, ttlMs: number): Promise<unknown> {
+      return redis.set(keys.where(kind, id), `${ref.channel}\n${ref.phone}`, 'PX', Math.ceil(ttlMs));
+    },
+
+    /** The conversation `id`'s record lives in, or null when unknown (never created, or expired). */
+    async locate(id: string): Promise<ConversationRef | null> {
+      return parseWhere(await redis.get(keys.where(kind, id)));
+    },
+
+    /** Up to `limit` ids per state, newest first, with their scores. */
+    async newest(state: S, limit: number, offset = 0): Promise<{ id: string; score: number }[]> {
+      const entries = await redis.zrevrange(keys.index(kind, state), offset, offset + limit - 1, 'WITHSCORES');
+      const out: { id: string; score: number }[] = [];
+      for (let i = 0; i + 1 < entries.length; i += 2) out.push({ id: entries[i] as string, score: Number(entries[i + 1]) });
+      return out;
+    },
+
+    /** Oldest entries of `state` with a score up to `maxScore`. */
+    async oldest(state: S, maxScore: number, limit: number): Promise<string[]> {
+      return redis.zrangebyscore(keys.index(kind, state), '-inf', maxScore, 'LIMIT', 0, limit);
+    },
+
+    /** Drops entries filed before `beforeMs` (their records have expired). Returns how many. */
+    trim(state: S, beforeMs: number): Promise<number> {
+      return redis.zremrangebyscore(keys.index(kind, state), '-inf', `(${beforeMs}`);
+    },
+
+    /** Drops one entry (its record is gone). */
+    forget(id: string): Promise<unknown> {
+      return Promise.all(indexKeys.map((key) => redis.zrem(key, id)));
+    },
+  };
+}
+
+export type RecordIndex<S extends string> = ReturnType<typeof createRecordIndex<S>>;

@@ -1,0 +1,90 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { RedisClient } from './connection.js';
+
+/**
+ * The Lua scripts, one per file in `scripts/` (like BullMQ's `src/commands/`): a header names
+ * every KEYS and ARGV slot; a `-N` suffix in the file name is its number of keys (no suffix:
+ * variadic); `--- @include "name"` pulls in a shared function from `scripts/includes/` once.
+ * Every script touches the keys of one hash slot only (one conversation, or one index), so
+ * it runs on Redis Cluster as it does on one server.
+ *
+ * Read from disk once per process, on first use (never at import time), and defined on each
+ * connection once (ioredis then calls EVALSHA, falling back to EVAL after a restart).
+ */
+export type ScriptName =
+  | 'accept'
+  | 'begin'
+  | 'claim-batch'
+  | 'commit-turn'
+  | 'delivery-begin'
+  | 'delivery-end'
+  | 'handoff-claim'
+  | 'handoff-finish'
+  | 'handoff-settle'
+  | 'handoff-start'
+  | 'heartbeat'
+  | 'index-move'
+  | 'owner-message'
+  | 'poll';
+
+interface ScriptSource {
+  lua: string;
+  /** Declared number of keys, checked at every call; undefined = variadic. */
+  keys: number | undefined;
+  command: string;
+}
+
+const DIR = fileURLToPath(new URL('./scripts/', import.meta.url));
+let sources: Map<string, ScriptSource> | undefined;
+
+function expandIncludes(text: string, file: string): string {
+  const seen = new Set<string>();
+  return text.replace(/^--- @include "([a-z0-9-]+)"\s*$/gm, (_, name: string) => {
+    if (seen.has(name)) throw new Error(`${file}: includes "${name}" twice`);
+    seen.add(name);
+    return readFileSync(`${DIR}includes/${name}.lua`, 'utf8').trimEnd();
+  });
+}
+
+function loadSources(): Map<string, ScriptSource> {
+  if (sources) return sources;
+  const loaded = new Map<string, ScriptSource>();
+  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.lua')).sort()) {
+    const match = /^([a-z-]+?)(?:-(\d+))?\.lua$/.exec(file);
+    if (!match) throw new Error(`unexpected script file name ${file}`);
+    const name = match[1] as string;
+    if (loaded.has(name)) throw new Error(`two scripts named ${name}`);
+    const command = `ho${name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase())}`;
+    loaded.set(name, { lua: expandIncludes(readFileSync(`${DIR}${file}`, 'utf8'), file), keys: match[2] ? Number(match[2]) : undefined, command });
+  }
+  sources = loaded;
+  return loaded;
+}
+
+type Callable = Record<string, (...args: (string | number)[]) => Promise<unknown>>;
+const defined = new WeakSet<object>();
+
+/** Runs one script on `redis`; `keys` must all share one hash slot. */
+export type RunScript = <T = unknown>(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => Promise<T>;
+
+/** The scripts bound to one connection (defined on it once). */
+export function scriptsFor(redis: RedisClient): RunScript {
+  const all = loadSources();
+  if (!defined.has(redis)) {
+    for (const source of all.values()) redis.defineCommand(source.command, { lua: source.lua });
+    defined.add(redis);
+  }
+  const callable = redis as unknown as Callable;
+  return async <T>(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => {
+    const source = all.get(name);
+    if (!source) throw new Error(`no script named ${name}`);
+    if (source.keys !== undefined && keys.length !== source.keys) throw new Error(`script ${name} takes ${source.keys} keys, got ${keys.length}`);
+    return (await (callable[source.command] as Callable[string])(keys.length, ...keys, ...args)) as T;
+  };
+}
+
+/** Every script's expanded source (for the tests that check each one is single-slot and well-formed). */
+export function scriptSources(): ReadonlyMap<string, { lua: string; keys: number | undefined }> {
+  return loadSources();
+}

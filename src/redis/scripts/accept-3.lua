@@ -1,0 +1,26 @@
+--[[
+  Asynchronous channels: stores one accepted message durably and de-duplicates it, before
+  the webhook answers. Its entry goes to the tail of the customer's inbox.
+
+  KEYS[1] message record   (string; its existence is the de-duplication, kept ARGV[3] ms)
+  KEYS[2] inbox            (list of JSON entries {id, k, text, at, …}, oldest first)
+  KEYS[3] conversation     (hash; `inflight` = entries of the batch being processed)
+  ARGV[1] entry JSON
+  ARGV[2] record value
+  ARGV[3] record ttl ms
+  ARGV[4] inbox ttl ms
+  Returns {'accepted' | 'duplicate', at of the first held entry ('' when none)} — the first
+  entry after the batch in flight, which starts the debounce window (SPEC §9.1).
+]]
+local function firstHeldAt()
+  local inflight = tonumber(redis.call('HGET', KEYS[3], 'inflight') or '0')
+  local entry = redis.call('LINDEX', KEYS[2], inflight)
+  if not entry then return '' end
+  return tostring(cjson.decode(entry).at)
+end
+
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate', firstHeldAt()} end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {'accepted', firstHeldAt()}

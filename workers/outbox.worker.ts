@@ -1,0 +1,106 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { ChannelKit } from '../src/channels/types.js';
+import type { Config } from '../src/config.js';
+import { createOutbox } from '../src/delivery/outbox.js';
+import { isUpstreamError } from '../src/errors.js';
+import { retryDelayMs } from '../src/handoff/retry.js';
+import { QUEUES, type Keys } from '../src/keys.js';
+import type { DeliveryObserver } from '../src/observability/observers.js';
+import { throttledErrorLog } from '../src/observability/throttle.js';
+import { createBullConnection, type RedisClient } from '../src/redis/connection.js';
+import { isRedisError } from '../src/redis/errors.js';
+import { closeWorker } from './handoff.worker.js';
+import { laneJobSchema } from './inbox.worker.js';
+
+export interface OutboxWorkerDeps {
+  config: Config;
+  keys: Keys;
+  redis: RedisClient;
+  channels: ReadonlyMap<string, ChannelKit>;
+  logger: Logger;
+  observer?: DeliveryObserver;
+}
+
+const describe = (error: unknown) => (error instanceof Error ? (isUpstreamError(error) ? error.message : `${error.name}: ${error.message}`) : String(error));
+
+/**
+ * Sends one customer's replies through the channel, in order (SPEC §8.2): the outbox's head
+ * is sent (each part of a split text once), and only then the next. A retryable failure keeps
+ * it at the head and delays this customer's drain (others go on) by the `delivery` back-off
+ * or the channel's Retry-After; a permanent one, or the last try, records it failed (error
+ * log, metric) and the next reply goes. A 2xx is never sent again — except when the worker
+ * dies between the channel's answer and recording it (at-least-once, like any sender).
+ */
+export function createOutboxWorker(deps: OutboxWorkerDeps) {
+  const { config, logger } = deps;
+  const outbox = createOutbox(deps.redis, deps.keys);
+  // The in-flight mark outlives any send (its echo check must not see a send as over early).
+  const sendingTtlMs = config.delivery.timeoutMs + 5_000;
+
+  async function drain(job: Job, token?: string): Promise<string> {
+    const parsed = laneJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('invalid outbox job');
+    const ref = parsed.data;
+    const sender = deps.channels.get(ref.channel)?.sender;
+    let sent = 0;
+    for (;;) {
+      const id = await outbox.head(ref);
+      if (!id) return `${sent} sent`;
+      const begun = await outbox.begin(ref, id, sendingTtlMs);
+      if (begun.kind !== 'ok') continue;
+      const delivery = begun.delivery;
+      const log = logger.child({ channel: ref.channel, phone: ref.phone, deliveryId: id, messageId: delivery.messageId, attempt: delivery.attempts });
+      const started = performance.now();
+      let partsSent = delivery.partsSent;
+      const ids: string[] = [];
+      try {
+        if (!sender) throw new UnrecoverableError(`channel ${ref.channel} has no sender in the configuration any more`);
+        const parts = sender.split(delivery);
+        for (; partsSent < parts.length; partsSent++) ids.push(...(await sender.send(delivery, parts[partsSent] as (typeof parts)[number])).ids);
+      } catch (error) {
+        const lastError = describe(error);
+        const retryable = isUpstreamError(error) ? error.retryable : isRedisError(error);
+        if (retryable && delivery.attempts < config.delivery.attempts) {
+          await outbox.end(ref, id, 'retry', { lastError, partsSent: String(partsSent) }, ids);
+          deps.observer?.delivery?.(ref.channel, 'retry');
+          const delay = retryDelayMs(delivery.attempts, config.delivery, isUpstreamError(error) ? error.retryAfterMs : undefined);
+          log.warn({ err: error, outcome: 'retry', retryInMs: delay }, 'delivery attempt');
+          await job.moveToDelayed(Date.now() + delay, token);
+          throw new DelayedError();
+        }
+        await outbox.end(ref, id, 'failed', { lastError, partsSent: String(partsSent) }, ids);
+        deps.observer?.delivery?.(ref.channel, 'failed');
+        log.error({ err: error, lastError, outcome: 'failed' }, 'reply could not be delivered; recorded as failed, the next reply goes on');
+        continue;
+      }
+      await outbox.end(ref, id, 'sent', { partsSent: String(partsSent), sentIds: ids.join(',') }, ids);
+      sent += 1;
+      deps.observer?.delivery?.(ref.channel, 'sent');
+      if (delivery.acceptedAt) deps.observer?.replyLatency?.(ref.channel, (Date.now() - delivery.acceptedAt) / 1000);
+      log.info({ outcome: 'sent', parts: partsSent, durationMs: Math.round(performance.now() - started) }, 'delivery attempt');
+    }
+  }
+
+  const connection = createBullConnection(config.redisTarget, 'worker');
+  const worker = new Worker(QUEUES.outbox, drain, {
+    connection,
+    prefix: deps.keys.bullPrefix(QUEUES.outbox),
+    concurrency: config.worker.channelConcurrency,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    maxStalledCount: 10,
+  });
+  worker.on('error', throttledErrorLog(logger, 'outbox worker error'));
+  worker.on('failed', (job, error) => logger.warn({ err: error, jobId: job?.id, data: job?.data }, 'outbox drain failed; retried with back-off'));
+
+  return {
+    worker,
+    async close(graceMs = config.worker.shutdownGraceMs): Promise<void> {
+      await closeWorker(worker, graceMs, logger, 'outbox');
+      await connection.quit().catch(() => connection.disconnect());
+    },
+  };
+}
+
+export type OutboxWorker = ReturnType<typeof createOutboxWorker>;
