@@ -13,6 +13,10 @@ import { BrpexEmulator } from '../../src/sandbox/brpex.js';
 import { MehubEmulator } from '../../src/sandbox/mehub.js';
 import { SuperagentesEmulator } from '../../src/sandbox/superagentes.js';
 import { ToolzzEmulator } from '../../src/sandbox/toolzz.js';
+import { WhatsappEmulator, metaJson, metaSignature } from '../../src/sandbox/whatsapp.js';
+import { EvolutionEmulator } from '../../src/sandbox/evolution.js';
+import { ZapiEmulator } from '../../src/sandbox/zapi.js';
+import { ReplyReceiver } from '../../src/sandbox/reply-receiver.js';
 import type { HandoffRecord } from '../../src/handoff/records.js';
 import { createKeys, type Keys } from '../../src/keys.js';
 import { deletePrefix, uniquePrefix } from './keys.js';
@@ -28,6 +32,55 @@ export const SUPERAGENTES_TOKEN = 'superagentes-token-abcdef';
 export const BRPEX_TOKEN = 'brpex-channel-token';
 export const MEHUB_DESTINATION = 'xyz789abc123def4';
 export const SITE_BOT_ID = '0f8e2a8c-3b4d-4c5e-9f60-718293a4b5c6';
+export const WA_PHONE_NUMBER_ID = '106540352242922';
+export const WA_ACCESS_TOKEN = 'wa-access-token-0123456789';
+export const WA_APP_SECRET = 'wa-app-secret-abcdef';
+export const WA_VERIFY_TOKEN = 'wa-verify-token';
+export const REPLY_SECRET = 'whsec_cmVwbHktc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg5MA==';
+export const EVO_TOKEN = 'evo-webhook-token-123';
+export const EVO_API_KEY = 'evo-api-key-456';
+export const ZAPI_TOKEN = 'zapi-webhook-token-789';
+export const ZAPI_CLIENT_TOKEN = 'zapi-client-token-abc';
+export const ZAPI_INSTANCE_ID = '3C2A1B0F9E8D7C6B5A4F3E2D1C0B9A8F';
+export const ZAPI_INSTANCE_TOKEN = 'zapi-instance-token';
+
+/**
+ * Asynchronous channels (SPEC §8): WhatsApp Cloud API (→ MeHub), a `json` channel answered
+ * through a signed `reply.url` (→ BRPEX), Evolution and Z-API (→ SuperAgentes). `replyUrl`
+ * is the harness's receiver; base URLs come from the *_BASE_URL overrides.
+ */
+export function asyncChannels(replyUrl: string, extra: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
+  const channels: Record<string, Record<string, unknown>> = {
+    wa: {
+      kind: 'whatsapp-cloud',
+      whatsapp: { phoneNumberId: WA_PHONE_NUMBER_ID, accessToken: WA_ACCESS_TOKEN, appSecret: WA_APP_SECRET, verifyToken: WA_VERIFY_TOKEN },
+      bot: { id: BOT_ID },
+      handoff: { provider: 'mehub', channel: MEHUB_DESTINATION },
+    },
+    'site-async': {
+      auth: { token: APP_TOKEN },
+      reply: { url: replyUrl, signingSecret: REPLY_SECRET },
+      bot: { id: SITE_BOT_ID },
+      handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: BRPEX_TOKEN },
+    },
+    evo: {
+      kind: 'evolution',
+      auth: { token: EVO_TOKEN },
+      evolution: { baseUrl: 'http://unused.invalid', instance: 'loja', apiKey: EVO_API_KEY },
+      bot: { id: BOT_ID },
+      handoff: { provider: 'superagentes', assigneeIds: ['member-1'] },
+    },
+    zapi: {
+      kind: 'zapi',
+      auth: { token: ZAPI_TOKEN },
+      zapi: { instanceId: ZAPI_INSTANCE_ID, instanceToken: ZAPI_INSTANCE_TOKEN, clientToken: ZAPI_CLIENT_TOKEN },
+      bot: { id: BOT_ID },
+      handoff: { provider: 'superagentes', assigneeIds: ['member-1'] },
+    },
+  };
+  for (const [name, overrides] of Object.entries(extra)) channels[name] = { ...channels[name], ...overrides };
+  return channels;
+}
 
 /** The three example channels of SPEC §2, one per platform and auth mode. */
 export function defaultChannels(): Record<string, unknown> {
@@ -52,8 +105,8 @@ export function defaultChannels(): Record<string, unknown> {
 }
 
 export interface HarnessOptions {
-  /** Replaces the default channels. */
-  channels?: Record<string, unknown>;
+  /** Replaces the default channels (a function gets the reply receiver's URL: see asyncChannels). */
+  channels?: Record<string, unknown> | ((replyUrl: string) => Record<string, unknown>);
   /** Extra top-level config (merged over the defaults). */
   file?: Record<string, unknown>;
   toolzzTimeoutMs?: number;
@@ -89,6 +142,10 @@ export interface Harness {
   brpex: BrpexEmulator;
   mehub: MehubEmulator;
   superagentes: SuperagentesEmulator;
+  whatsapp: WhatsappEmulator;
+  evolution: EvolutionEmulator;
+  zapi: ZapiEmulator;
+  replies: ReplyReceiver;
   redis: RedisClient;
   /** What the API and worker of the harness share (queues, store, turn…). */
   core: Core;
@@ -101,6 +158,10 @@ export interface Harness {
   logs: LogCapture;
   /** POSTs a JSON body to `/webhooks/{channel}` with the channel's credentials. */
   send(channel: string, body: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer; auth?: boolean }): Promise<Reply>;
+  /** POSTs a Meta envelope to a whatsapp-cloud channel, signed like Meta (over the bytes sent). */
+  sendMeta(channel: string, envelope: unknown, options?: { secret?: string | null }): Promise<Reply>;
+  /** Every emulator of the harness, to reset between tests. */
+  emulators(): { reset(): void }[];
   /** Sends a message that makes the agent ask for a human; asserts the 202, returns the handoffId. */
   handOff(channel: string, phone: string, extra?: Record<string, unknown>): Promise<string>;
   /** Resolves with the handoff record once it is no longer pending. */
@@ -108,6 +169,17 @@ export interface Harness {
   /** The stored conversation of a customer (null when none). */
   conversation(channel: string, phone: string): Promise<Conversation | null>;
   close(): Promise<void>;
+}
+
+/** `base` with `over` merged in, objects key by key (so `file: { toolzz: { timeoutMs } }` keeps the rest). */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    const plain = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    out[key] = plain(current) && plain(value) ? merge(current, value) : value;
+  }
+  return out;
 }
 
 let counter = 0;
@@ -123,11 +195,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const brpex = new BrpexEmulator({ token: BRPEX_TOKEN });
   const mehub = new MehubEmulator({ token: MEHUB_TOKEN });
   const superagentes = new SuperagentesEmulator({ token: SUPERAGENTES_TOKEN });
-  await Promise.all([toolzz.start(), brpex.start(), mehub.start(), superagentes.start()]);
+  const whatsapp = new WhatsappEmulator({ accessToken: WA_ACCESS_TOKEN });
+  const evolution = new EvolutionEmulator({ apiKey: EVO_API_KEY, instances: ['loja'] });
+  const zapi = new ZapiEmulator({ clientToken: ZAPI_CLIENT_TOKEN, instanceId: ZAPI_INSTANCE_ID, instanceToken: ZAPI_INSTANCE_TOKEN });
+  const replies = new ReplyReceiver({ signingSecret: REPLY_SECRET });
+  const all = [toolzz, brpex, mehub, superagentes, whatsapp, evolution, zapi, replies];
+  await Promise.all(all.map((e) => e.start()));
   const prefix = uniquePrefix();
   const redisUrl = options.redisUrl ?? inject('redisUrl');
   const config = parseConfig(
-    {
+    merge({
       toolzz: { baseUrl: toolzz.url, token: TOOLZZ_TOKEN, timeoutMs: options.toolzzTimeoutMs ?? 2000 },
       providers: {
         brpex: { baseUrl: brpex.url, timeoutMs: 1000 },
@@ -137,10 +214,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 100 },
       worker: { concurrency: 10, shutdownGraceMs: 2000 },
       redis: { keyPrefix: prefix },
-      channels: options.channels ?? defaultChannels(),
-      ...options.file,
-    },
-    { REDIS_URL: redisUrl, LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken },
+      channels: typeof options.channels === 'function' ? options.channels(replies.endpoint) : (options.channels ?? defaultChannels()),
+    }, options.file ?? {}),
+    { REDIS_URL: redisUrl, LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken, WHATSAPP_BASE_URL: whatsapp.url, EVOLUTION_BASE_URL: evolution.url, ZAPI_BASE_URL: zapi.url },
   );
   const redis = createRedis(config.redisTarget);
   await waitForRedis(redis, config.redisTarget, 5_000);
@@ -170,6 +246,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     brpex,
     mehub,
     superagentes,
+    whatsapp,
+    evolution,
+    zapi,
+    replies,
     redis,
     core,
     api,
@@ -195,6 +275,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       }
       return { status: response.status, body: parsed, headers: response.headers };
     },
+    async sendMeta(channel, envelope, opts = {}) {
+      const raw = metaJson(envelope);
+      const secret = opts.secret === undefined ? WA_APP_SECRET : opts.secret;
+      return harness.send(channel, undefined, { raw, auth: false, headers: secret ? { 'x-hub-signature-256': metaSignature(secret, raw) } : {} });
+    },
+    emulators: () => all,
     async handOff(channel, phone, extra = {}) {
       const res = await harness.send(channel, message(phone, 'quero falar com um atendente', extra));
       expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -211,7 +297,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await worker?.close();
       await api.close();
       await core.close();
-      await Promise.all([toolzz.close(), brpex.close(), mehub.close(), superagentes.close()]);
+      await Promise.all(all.map((e) => e.close()));
       await deletePrefix(redis, prefix);
       await redis.quit();
     },
