@@ -43,8 +43,12 @@ export interface MaintenanceDeps {
   laneQueues?: Queue[];
 }
 
-/** A pending handoff younger than this is left alone (its job is being added, or just ran). */
-const GRACE_MS = 30_000;
+/**
+ * A pending record younger than this is left alone: an operator retry files it before its
+ * new job is added. (The API adds a handoff's job before committing it, so an older pending
+ * handoff without a live job has lost it.)
+ */
+const MAX_GRACE_MS = 30_000;
 /** At most this many pending records are looked at per run (the next run takes the rest). */
 const BATCH = 500;
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
@@ -63,6 +67,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
   const records = createHandoffRecords(deps.redis, keys);
   const outcomes = createHandoffOutcomes(deps.redis, keys, deps.store);
   const index = records.index;
+  const GRACE_MS = Math.min(MAX_GRACE_MS, config.worker.reconcileIntervalMs);
   const deliveries = createDeliveryRecords(deps.redis, keys);
 
   async function reconcileHandoffs(report: ReconcileReport, now: number): Promise<void> {

@@ -2,6 +2,8 @@ import { Job } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Fault } from '../../src/sandbox/emulator.js';
 import { MEHUB_DESTINATION, message, startHarness, type Harness } from '../helpers/harness.js';
+import { sample, scrape } from '../helpers/metrics.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let h: Harness;
 let seq = 0;
@@ -110,7 +112,10 @@ describe('failures', () => {
     const handoffId = await handOff('vendas', phone);
     await h.mehub.waitFor((r) => r.route === 'list' && r.query.contact === phone);
     h.mehub.addChat({ phone });
-    expect(await h.settled(handoffId)).toMatchObject({ state: 'done' });
+    const record = await h.settled(handoffId);
+    expect(record).toMatchObject({ state: 'done', lastError: expect.stringContaining('no_open_chat') });
+    expect(record.attempts).toBeGreaterThanOrEqual(2);
+    expect(h.mehub.calls('list', (r) => r.query.contact === phone && r.query.channel === undefined).length).toBeGreaterThanOrEqual(2);
     expect(h.mehub.transfers()).toHaveLength(1);
   });
 
@@ -118,21 +123,12 @@ describe('failures', () => {
     const phone = newPhone();
     h.brpex.inject('dispatch', { status: 429, headers: { 'retry-after': '1' } });
     const handoffId = await handOff('site', phone);
-    await h.brpex.waitFor((r) => r.route === 'dispatch' && r.status === 429);
-    // The backoff the worker computed is stored on the job, in the same script that moves it
-    // to delayed: read the state first, then the fields (the other order can see fields from
-    // before the retry with the state from after it).
-    let delay = 0;
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      if ((await h.core.queues.handoff.queue.getJobState(handoffId)) === 'delayed') {
-        delay = (await Job.fromId(h.core.queues.handoff.queue, handoffId))?.delay ?? 0;
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    // Retry-After: 1 s, but retry.maxDelayMs in this harness is 100 ms: capped.
-    expect(delay).toBe(h.config.retry.maxDelayMs);
+    // Retry-After: 1 s, but retry.maxDelayMs in this harness is 100 ms: capped. Without it
+    // the full-jitter delay would be 0–9 ms (baseDelayMs 10).
+    const [first, second] = await h.brpex.waitFor((r) => r.route === 'dispatch', 2);
+    const gap = (second?.at ?? 0) - (first?.at ?? 0);
+    expect(gap).toBeGreaterThanOrEqual(h.config.retry.maxDelayMs - 5);
+    expect(gap).toBeLessThan(1000);
     expect(await h.settled(handoffId)).toMatchObject({ state: 'done', attempts: 2 });
   });
 });
@@ -203,23 +199,31 @@ describe('job validation and cancellation', () => {
     const job = await failed;
     expect(job.failedReason).toMatch(/^invalid handoff job payload/);
     expect(job.attemptsMade).toBe(1);
+    for (const emulator of [h.brpex, h.mehub, h.superagentes]) expect(emulator.calls()).toEqual([]);
   });
 
   it('a handoff whose conversation was released meanwhile is not performed', async () => {
-    const phone = newPhone();
-    h.brpex.inject('dispatch', { status: 503 });
-    const handoffId = await handOff('site', phone);
-    await h.brpex.waitFor((r) => r.route === 'dispatch' && r.status === 503);
-    // What the admin release does: the conversation goes back to the bot.
-    await h.redis.hset(h.keys.conversation('site', phone), { state: 'bot', handoffId: '' });
-    const record = await h.settled(handoffId);
-    expect(record).toMatchObject({ state: 'failed', lastError: expect.stringContaining('cancelled') });
-    expect(h.brpex.dispatches(phone)).toHaveLength(0);
-    // A cancellation is not a failure: no error line, its own metric outcome.
-    const lines = h.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.handoffId === handoffId);
-    expect(lines.filter((l) => l.msg === 'handoff failed for good')).toEqual([]);
-    expect(lines.some((l) => l.msg === 'handoff attempt' && l.outcome === 'cancelled')).toBe(true);
-    expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/handoff_handoffs_total\{provider="brpex",outcome="cancelled"\} [1-9]/);
-    expect((await conversationOf('site', phone))?.state).toBe('bot');
+    // A long back-off parks the job between tries (no race with a 0–9 ms retry).
+    const slow = await startHarness({ worker: true, file: { retry: { attempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 } } });
+    try {
+      const phone = newPhone();
+      slow.brpex.inject('dispatch', { status: 503 });
+      const handoffId = await slow.handOff('site', phone);
+      await waitUntil(() => slow.core.queues.handoff.queue.getJobState(handoffId), { what: 'the job to wait for its retry', done: (state) => state === 'delayed' });
+      // What the admin release does to the conversation: back to the bot.
+      await slow.redis.hset(slow.keys.conversation('site', phone), { state: 'bot', handoffId: '' });
+      await (await Job.fromId(slow.core.queues.handoff.queue, handoffId))?.promote();
+      const record = await slow.settled(handoffId);
+      expect(record).toMatchObject({ state: 'failed', attempts: 2, lastError: expect.stringContaining('cancelled') });
+      expect(slow.brpex.dispatches(phone)).toHaveLength(0);
+      // A cancellation is not a failure: no error line, its own metric outcome.
+      const lines = slow.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.handoffId === handoffId);
+      expect(lines.filter((l) => l.msg === 'handoff failed for good')).toEqual([]);
+      expect(lines.some((l) => l.msg === 'handoff attempt' && l.outcome === 'cancelled')).toBe(true);
+      expect(sample(await scrape(slow.url), 'handoff_handoffs_total', { provider: 'brpex', outcome: 'cancelled' })).toBe(1);
+      expect((await slow.conversation('site', phone))?.state).toBe('bot');
+    } finally {
+      await slow.close();
+    }
   });
 });

