@@ -5,6 +5,7 @@ import type express from 'express';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { createAdminRouter } from './admin/router.js';
+import { createMehubEventsRouter } from './platform-webhooks/mehub.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createConversationStore, type ConversationStore } from './conversations/store.js';
@@ -13,6 +14,7 @@ import { createKeys, type Keys } from './keys.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createPipeline, type Pipeline } from './pipeline/process-message.js';
 import { createTurn, MAX_BOT_HOPS, type Turn } from './pipeline/turn.js';
+import { createStatusChecker } from './pipeline/status-check.js';
 import { createProviders } from './providers/index.js';
 import type { HandoffProvider } from './providers/types.js';
 import { openQueues, type Queues } from './queues.js';
@@ -112,7 +114,8 @@ export function createCore(config: Config, deps: CoreDeps): Core {
   });
   const toolzz = createToolzzClient({ baseUrl: config.toolzz.baseUrl, timeoutMs: config.toolzz.timeoutMs, http });
   const providers = createProviders(config, http);
-  const turn = createTurn({ config, toolzz, handoffs: queues.handoff, observer: metrics.pipeline });
+  const statusCheck = createStatusChecker({ redis: deps.redis, keys, providers });
+  const turn = createTurn({ config, toolzz, handoffs: queues.handoff, statusCheck, observer: metrics.pipeline });
   const lanes = createLanes(queues);
   return {
     channels: createChannels(config, http),
@@ -145,7 +148,7 @@ export function createApiService(core: Core): ApiService {
   const pipeline = createPipeline({ config, store: core.store, turn: core.turn });
   const admin = createAdminRouter(core);
   const webhook = { config, channels: core.channels, pipeline, inbox: core.inbox, observer: { inbound: metrics.inbound } };
-  const app = createApp({ config, redis, webhook, logger, metrics, routers: [admin] });
+  const app = createApp({ config, redis, webhook, logger, metrics, routers: [createMehubEventsRouter(core), admin] });
   return Object.assign(httpService(app), { pipeline });
 }
 

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
-import type { ChannelConfig } from '../config.js';
+import type { ChannelConfig, ProviderName } from '../config.js';
 import type { Conversation } from '../conversations/state.js';
+import { createHandoffRecords } from '../handoff/records.js';
+import type { Keys } from '../keys.js';
+import type { HandoffProvider } from '../providers/types.js';
+import type { RedisClient } from '../redis/connection.js';
 
 /**
  * Asks the platform whether the human a conversation was handed to is done (SPEC §9.2).
@@ -9,4 +13,42 @@ import type { Conversation } from '../conversations/state.js';
  */
 export interface StatusChecker {
   isHumanDone(channelName: string, channel: ChannelConfig, phone: string, conversation: Conversation, log: Logger): Promise<boolean>;
+}
+
+/** SPEC §9.2: a check that takes longer leaves the conversation with the human. */
+export const STATUS_CHECK_TIMEOUT_MS = 2_000;
+/** SPEC §9.2: at most once per this long per conversation, across every process. */
+export const STATUS_CHECK_EVERY_MS = 30_000;
+
+export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; providers: Record<ProviderName, HandoffProvider> }): StatusChecker {
+  const records = createHandoffRecords(deps.redis, deps.keys);
+  return {
+    async isHumanDone(channelName, channel, phone, conversation, log) {
+      const settings = channel.handoff;
+      if (settings.provider === 'brpex' || !settings.statusCheck) return false;
+      // Only a platform handoff that reached a human can be asked about (a pending one has no
+      // chat yet; a person answering from the phone is not on the platform).
+      if (conversation.state !== 'human' || conversation.takenBy === 'phone' || !conversation.handoffId) return false;
+      const provider = deps.providers[settings.provider];
+      if (!provider.isHumanDone) return false;
+      // Claimed before asking, so concurrent messages (any process) ask once.
+      const first = await deps.redis.set(deps.keys.statusCheck(channelName, phone), conversation.handoffId, 'PX', STATUS_CHECK_EVERY_MS, 'NX');
+      if (first !== 'OK') return false;
+      const full = await records.readFull(conversation.handoffId, { channel: channelName, phone });
+      const learnt = { ...(full?.job?.externalIds ?? {}), ...(full?.learnt ?? {}) };
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        // One limit for the whole check (a MeHub listing may take several pages).
+        const tooSlow = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${STATUS_CHECK_TIMEOUT_MS} ms`)), STATUS_CHECK_TIMEOUT_MS);
+        });
+        return await Promise.race([provider.isHumanDone({ phone, settings, learnt, timeoutMs: STATUS_CHECK_TIMEOUT_MS }), tooSlow]);
+      } catch (error) {
+        log.warn({ err: error, handoffId: conversation.handoffId }, 'could not ask the platform whether the human is done; the conversation stays with the human');
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
 }

@@ -43,7 +43,7 @@ const createdAt = (chat: Chat) => {
 export function createMehubProvider(options: { baseUrl: string; token?: string; timeoutMs: number; http: Dispatcher }): HandoffProvider {
   const { http, timeoutMs } = options;
 
-  async function listOpenChats(token: string, query: Record<string, string>): Promise<Chat[]> {
+  async function listOpenChats(token: string, query: Record<string, string>, limitMs = timeoutMs): Promise<Chat[]> {
     const chats: Chat[] = [];
     for (let page = 1; page <= MAX_PAGES; page++) {
       const url = joinUrl(options.baseUrl, '/api/v1/chats');
@@ -53,7 +53,7 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
         method: 'GET',
         url,
         headers: { authorization: `Bearer ${token}` },
-        timeoutMs,
+        timeoutMs: limitMs,
         schema: listSchema,
       });
       chats.push(...data.data.filter((chat) => chat.is_open !== false));
@@ -64,6 +64,14 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
 
   return {
     name: 'mehub',
+    /** Done when the contact has no open chat left on the destination channel (SPEC §9.2). */
+    async isHumanDone({ phone, settings, timeoutMs: limitMs }) {
+      if (settings.provider !== 'mehub') throw new Error('mehub provider used for another platform');
+      const token = settings.token ?? options.token;
+      if (!token) throw new UpstreamError('mehub_no_token', 'http_status', 'no MeHub token configured', { retryable: false });
+      const open = await listOpenChats(token, { contact: phone, channel: settings.channel }, limitMs);
+      return open.length === 0;
+    },
     async perform({ job, settings, mayHaveApplied, beforeSideEffect, log }) {
       if (settings.provider !== 'mehub') throw new Error('mehub provider used for another platform');
       const token = settings.token ?? options.token;

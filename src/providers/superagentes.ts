@@ -55,6 +55,18 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
   const { http, timeoutMs } = options;
   return {
     name: 'superagentes',
+    /** Done when the conversation the handoff changed is `RESOLVED` (SPEC §9.2); unknown id = cannot tell. */
+    async isHumanDone({ phone, settings, learnt, timeoutMs: limitMs }) {
+      if (settings.provider !== 'superagentes') throw new Error('superagentes provider used for another platform');
+      const token = settings.token ?? options.token;
+      if (!token) throw new UpstreamError('superagentes_no_token', 'http_status', 'no SuperAgentes token configured', { retryable: false });
+      const id = learnt.superagentesConversationId;
+      if (!id) return false;
+      const url = joinUrl(options.baseUrl, '/api/conversations');
+      url.searchParams.set('channelExternalId', phone);
+      const { data } = await requestJson(http, { service: 'superagentes', method: 'GET', url, headers: { authorization: `Bearer ${token}` }, timeoutMs: limitMs, schema: listSchema });
+      return data.find((c) => c.id === id)?.status === 'RESOLVED';
+    },
     async perform({ job, settings }) {
       if (settings.provider !== 'superagentes') throw new Error('superagentes provider used for another platform');
       const token = settings.token ?? options.token;

@@ -38,4 +38,18 @@ export interface HandoffOutcome {
 export interface HandoffProvider {
   readonly name: ProviderName;
   perform(attempt: HandoffAttempt): Promise<HandoffOutcome>;
+  /**
+   * SPEC §9.2: asks the platform whether the human a conversation was handed to is done.
+   * Resolves true only when the platform says so; rejects when it cannot be asked (the
+   * caller then leaves the conversation with the human). Absent: the platform cannot tell.
+   */
+  isHumanDone?(check: StatusQuery): Promise<boolean>;
+}
+
+export interface StatusQuery {
+  phone: string;
+  settings: HandoffSettings;
+  /** What the worker learnt at handoff time (the SuperAgentes conversation it changed…). */
+  learnt: HandoffLearnt;
+  timeoutMs: number;
 }

@@ -1,0 +1,106 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { BACK_TO_BOT, effectiveState } from '../conversations/state.js';
+import { AppError } from '../errors.js';
+import type { Core } from '../service.js';
+import { secretMatcher } from '../webhook/auth.js';
+import { normalizePhone } from '../webhook/schema.js';
+
+/** MeHub redelivers an event until it gets a 2xx: its `webhook_id` is remembered this long. */
+const EVENT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** A release waits this long for the customer's turn (a message being processed). */
+const LOCK_WAIT_MS = 10_000;
+
+const envelopeSchema = z.object(
+  {
+    event: z.string({ error: 'must be a string' }).min(1),
+    data: z.record(z.string(), z.unknown(), { error: 'must be an object' }),
+    timestamp: z.unknown().optional(),
+    attempt: z.unknown().optional(),
+    webhook_id: z.union([z.string().min(1).max(256), z.number()], { error: 'must be a string' }).transform(String),
+  },
+  { error: 'body must be the MeHub webhook envelope' },
+);
+
+/** What a CHAT_ENDED names (research §4; the exact `data` of this event was not captured publicly). */
+const chatEndedSchema = z.object({
+  chat: z.object({ channel: z.object({ token: z.string().min(1) }) }),
+  contact: z.object({ phone: z.union([z.string(), z.number()]).transform(String) }),
+});
+
+/**
+ * `POST /platform-webhooks/mehub` (SPEC §9.2): MeHub's events, enabled by
+ * `providers.mehub.webhookSecret` (404 otherwise), checked against `X-Webhook-Secret` in
+ * constant time. On `CHAT_ENDED`, every MeHub channel whose `handoff.channel` is the chat's
+ * channel gives that phone's conversation back to the bot if a human has it — taking the
+ * customer's turn like a message does. Other events are accepted and ignored; a repeated
+ * `webhook_id` is a no-op (remembered once the event was handled, so a failed one is redone).
+ */
+export function createMehubEventsRouter(core: Core): express.Router {
+  const { config, redis, keys, store, logger, metrics } = core;
+  const router = express.Router();
+  const secret = config.providers.mehub.webhookSecret;
+  const matches = secret ? secretMatcher(secret) : undefined;
+
+  // The destination channel token → the service's MeHub channels that hand off there.
+  const byDestination = new Map<string, string[]>();
+  for (const [name, channel] of Object.entries(config.channels)) {
+    if (channel.handoff.provider !== 'mehub') continue;
+    byDestination.set(channel.handoff.channel, [...(byDestination.get(channel.handoff.channel) ?? []), name]);
+  }
+
+  async function release(channel: string, phone: string, webhookId: string): Promise<boolean> {
+    const turn = await store.acquire({ channel, phone }, Date.now() + LOCK_WAIT_MS);
+    if (!turn) throw new AppError('unavailable', 'the customer’s turn is held; MeHub will redeliver', 503);
+    const { conversation, exists, lock } = turn;
+    if (!exists || effectiveState(conversation, Date.now()) !== 'human' || conversation.takenBy === 'phone') {
+      await store.release(lock);
+      return false;
+    }
+    const result = await store.commit(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: store.conversationTtlMs } });
+    if (result !== 'ok') throw new AppError('unavailable', 'lost the customer’s turn; MeHub will redeliver', 503);
+    metrics.pipeline.released?.('platform_event');
+    logger.info({ channel, phone, handoffId: conversation.handoffId, webhookId }, 'MeHub says the chat ended: the conversation is back with the bot');
+    return true;
+  }
+
+  router.post('/platform-webhooks/mehub', express.raw({ type: () => true, limit: '256kb' }), (req: Request, res: Response, next: NextFunction) => {
+    void (async () => {
+      if (!matches) throw new AppError('not_found', 'MeHub events are not enabled (providers.mehub.webhookSecret)', 404);
+      const presented = req.headers['x-webhook-secret'];
+      if (typeof presented !== 'string' || !matches(presented)) throw new AppError('unauthorized', 'missing or bad X-Webhook-Secret', 401);
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '');
+      } catch {
+        throw new AppError('invalid_request', 'malformed JSON', 400, { issues: [{ path: '', message: 'malformed JSON' }] });
+      }
+      const envelope = envelopeSchema.safeParse(body);
+      if (!envelope.success) {
+        throw new AppError('invalid_request', 'not a MeHub webhook', 400, { issues: envelope.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+      }
+      const { event, data, webhook_id: webhookId } = envelope.data;
+      const seenKey = keys.platformEvent('mehub', webhookId);
+      if (await redis.exists(seenKey)) {
+        res.json({ status: 'ok', duplicate: true });
+        return;
+      }
+      let released = 0;
+      if (event === 'CHAT_ENDED') {
+        const chat = chatEndedSchema.safeParse(data);
+        const phone = chat.success ? normalizePhone(chat.data.contact.phone) : null;
+        if (!chat.success || !phone) {
+          throw new AppError('invalid_request', 'CHAT_ENDED without a chat channel token and a contact phone', 400, {
+            issues: chat.success ? [{ path: 'data.contact.phone', message: 'must be a phone number' }] : chat.error.issues.map((i) => ({ path: `data.${i.path.join('.')}`, message: i.message })),
+          });
+        }
+        for (const channel of byDestination.get(chat.data.chat.channel.token) ?? []) if (await release(channel, phone, webhookId)) released += 1;
+      }
+      await redis.set(seenKey, '1', 'PX', EVENT_TTL_MS);
+      res.json({ status: 'ok' });
+      if (event !== 'CHAT_ENDED') logger.debug({ event, webhookId }, 'MeHub event ignored');
+      else if (released === 0) logger.info({ webhookId }, 'MeHub CHAT_ENDED matched no conversation with a human; ignored');
+    })().catch(next);
+  });
+  return router;
+}
