@@ -448,6 +448,9 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
       }
     } else if (issue.code === 'invalid_key' && path.length > 0) {
       problems.push({ path: path.join('.'), message: issue.issues[0]?.message ?? issue.message });
+    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+      const hint = path.at(-1) === 'baseUrl' && path.at(-2) === 'evolution' ? ' (or set EVOLUTION_BASE_URL)' : '';
+      problems.push({ path: path.join('.'), message: `is required${hint}` });
     } else {
       problems.push({ path: path.join('.'), message: issue.message });
     }

@@ -153,10 +153,15 @@ describe('loadConfig', () => {
 
   it('the example config file is valid', () => {
     const env = Object.fromEntries(
-      ['TOOLZZ_TOKEN', 'MEHUB_TOKEN', 'SUPERAGENTES_TOKEN', 'VENDAS_WEBHOOK_TOKEN', 'BRPEX_CHANNEL_TOKEN', 'APP_TOKEN'].map((k) => [k, 'x']),
+      [
+        'TOOLZZ_TOKEN', 'MEHUB_TOKEN', 'SUPERAGENTES_TOKEN', 'VENDAS_WEBHOOK_TOKEN', 'BRPEX_CHANNEL_TOKEN', 'APP_TOKEN', 'MEHUB_WEBHOOK_SECRET',
+        'WA_ACCESS_TOKEN', 'WA_APP_SECRET', 'WA_VERIFY_TOKEN', 'APP_ASYNC_TOKEN', 'EVO_WEBHOOK_TOKEN', 'EVO_API_KEY', 'ZAPI_WEBHOOK_TOKEN', 'ZAPI_INSTANCE_TOKEN', 'ZAPI_CLIENT_TOKEN',
+      ].map((k) => [k, 'x']),
     );
-    const config = loadConfig({ ...env, SITE_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }, 'handoff.config.example.yaml');
-    expect(Object.keys(config.channels)).toEqual(['vendas-whatsapp', 'suporte-site', 'app-premium']);
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const config = loadConfig({ ...env, SITE_SECRET: secret, APP_REPLY_SECRET: secret, APP_REPLY_URL: 'https://example.com/hooks' }, 'handoff.config.example.yaml');
+    expect(Object.keys(config.channels)).toEqual(['vendas-whatsapp', 'suporte-site', 'app-premium', 'loja-wa', 'app-async', 'loja-evo', 'loja-zapi']);
+    expect(config.channels['loja-wa']).toMatchObject({ kind: 'whatsapp-cloud', botFailure: { action: 'handoff' }, unsupported: { action: 'reply' }, debounceMs: 0 });
   });
 
   it('a missing file and broken YAML are config errors, not stack traces', () => {
@@ -171,5 +176,99 @@ describe('redactUrl', () => {
   it('hides the password', () => {
     expect(redactUrl('redis://user:s3cret@host:6379/2')).toBe('redis://user:***@host:6379/2');
     expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+});
+
+describe('channel kinds (SPEC §8)', () => {
+  const wa = () => ({
+    kind: 'whatsapp-cloud',
+    whatsapp: { phoneNumberId: '106540352242922', accessToken: 'a', appSecret: 's', verifyToken: 'v' },
+    bot: { id: '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b' },
+    handoff: { provider: 'mehub', channel: 'xyz789abc123def4' },
+  });
+  const withChannels = (channels: Record<string, unknown>) => ({ ...base(), channels });
+
+  it('fills the SPEC defaults of a WhatsApp channel, policies and delivery included', () => {
+    const config = parseConfig(withChannels({ wa: wa() }), {});
+    expect(config.channels.wa).toMatchObject({
+      kind: 'whatsapp-cloud',
+      whatsapp: { apiVersion: 'v21.0', baseUrl: 'https://graph.facebook.com' },
+      botFailure: { action: 'handoff', message: 'Desculpe, não consegui responder agora. Vou transferir você para um atendente.' },
+      unsupported: { action: 'reply', message: 'Ainda não consigo entender áudios, imagens ou figurinhas. Pode escrever sua mensagem, por favor?' },
+      debounceMs: 0,
+    });
+    expect(config.delivery).toEqual({ attempts: 5, baseDelayMs: 1000, maxDelayMs: 60000, timeoutMs: 10000 });
+    expect(config.channels.vendas).toBeUndefined();
+  });
+
+  it('botFailure reply gets its own default message', () => {
+    const config = parseConfig(withChannels({ wa: { ...wa(), botFailure: { action: 'reply' } } }), {});
+    expect(config.channels.wa).toMatchObject({ botFailure: { action: 'reply', message: 'Desculpe, não consegui responder agora. Pode repetir, por favor?' } });
+  });
+
+  it('WHATSAPP_BASE_URL, EVOLUTION_BASE_URL and ZAPI_BASE_URL override every channel of their kind', () => {
+    const config = parseConfig(
+      withChannels({
+        wa: wa(),
+        evo: { kind: 'evolution', auth: { token: 't' }, evolution: { baseUrl: 'https://evo.example.com', instance: 'loja', apiKey: 'k' }, bot: wa().bot, handoff: wa().handoff },
+        z: { kind: 'zapi', auth: { token: 't' }, zapi: { instanceId: 'I', instanceToken: 'T', clientToken: 'C' }, bot: wa().bot, handoff: wa().handoff },
+      }),
+      { WHATSAPP_BASE_URL: 'http://127.0.0.1:1', EVOLUTION_BASE_URL: 'http://127.0.0.1:2', ZAPI_BASE_URL: 'http://127.0.0.1:3' },
+    );
+    expect(config.channels.wa).toMatchObject({ whatsapp: { baseUrl: 'http://127.0.0.1:1' } });
+    expect(config.channels.evo).toMatchObject({ evolution: { baseUrl: 'http://127.0.0.1:2' }, takeoverOnOwnerMessage: true });
+    expect(config.channels.z).toMatchObject({ zapi: { baseUrl: 'http://127.0.0.1:3' } });
+  });
+
+  it('names every bad path at once: kind-specific keys on another kind, async-only keys on a synchronous channel, bad values', () => {
+    const found = problems(
+      withChannels({
+        wa: { ...wa(), auth: { token: 'x' }, reply: { url: 'https://x', signingSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }, debounceMs: 70000 },
+        vendas: { ...structuredClone(channel), whatsapp: {}, takeoverOnOwnerMessage: false, botFailure: { action: 'reply' }, debounceMs: 100 },
+        other: { ...wa(), kind: 'telegram' },
+        twin: { ...wa() },
+        evo: { kind: 'evolution', auth: { token: 't' }, evolution: { instance: 'loja', apiKey: 'k' }, bot: wa().bot, handoff: { ...wa().handoff, failedMessage: '' } },
+      }),
+    );
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'channels.wa.auth: only allowed on channels of kind json, evolution or zapi',
+        'channels.wa.reply: only allowed on channels of kind json',
+        'channels.wa.debounceMs: must be at most 60000',
+        'channels.vendas.whatsapp: only allowed on channels of kind whatsapp-cloud',
+        'channels.vendas.takeoverOnOwnerMessage: only allowed on channels of kind evolution or zapi',
+        'channels.vendas.botFailure: only on asynchronous channels (kind whatsapp-cloud, evolution, zapi, or json with reply)',
+        'channels.vendas.debounceMs: only on asynchronous channels (kind whatsapp-cloud, evolution, zapi, or json with reply)',
+        'channels.other.kind: kind must be one of json, whatsapp-cloud, evolution, zapi',
+        'channels.twin.whatsapp.phoneNumberId: already used by channel wa',
+        'channels.evo.evolution.baseUrl: is required (or set EVOLUTION_BASE_URL)',
+        'channels.evo.handoff.failedMessage: must not be empty',
+      ]),
+    );
+  });
+
+  it('a json channel with reply is asynchronous and gets the policies; reply.signingSecret must be whsec_', () => {
+    const config = parseConfig(withChannels({ app: { ...structuredClone(channel), reply: { url: 'https://example.com/r', signingSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } } }), {});
+    expect(config.channels.app).toMatchObject({ kind: 'json', botFailure: { action: 'handoff' }, debounceMs: 0 });
+    expect(problems(withChannels({ app: { ...structuredClone(channel), reply: { url: 'ftp://x', signingSecret: 'nope' } } }))).toEqual(
+      expect.arrayContaining(['channels.app.reply.url: must be an http(s) URL', 'channels.app.reply.signingSecret: must start with whsec_']),
+    );
+  });
+
+  it('Redis deployments (SPEC §10): cluster wins over sentinel over URL; every bad entry is named', () => {
+    expect(parseConfig(base(), { REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7001', REDIS_PASSWORD: 'p', REDIS_URL: 'redis://x' }).redisTarget).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+      ],
+      password: 'p',
+      username: undefined,
+      tls: false,
+    });
+    expect(parseConfig(base(), { REDIS_CLUSTER_NODES: 'rediss://c.example.com:6379' }).redisTarget).toMatchObject({ kind: 'cluster', tls: true });
+    expect(parseConfig(base(), { REDIS_SENTINELS: 's1:26379,s2:26379' }).redisTarget).toMatchObject({ kind: 'sentinel', name: 'mymaster', sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }] });
+    expect(problems(base(), { REDIS_CLUSTER_NODES: 'nohost,h:99999' })).toEqual(['REDIS_CLUSTER_NODES: "nohost" is not host:port', 'REDIS_CLUSTER_NODES: "h:99999" is not host:port']);
+    expect(problems(base(), { REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'bad name' })).toEqual(['REDIS_SENTINEL_NAME: must be a master name ([A-Za-z0-9._-])']);
   });
 });
