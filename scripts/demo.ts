@@ -15,6 +15,10 @@ import { BrpexEmulator } from '../src/sandbox/brpex.js';
 import { MehubEmulator } from '../src/sandbox/mehub.js';
 import { SuperagentesEmulator } from '../src/sandbox/superagentes.js';
 import { ToolzzEmulator } from '../src/sandbox/toolzz.js';
+import { WhatsappEmulator, deliverMetaWebhook, metaEnvelope, metaText } from '../src/sandbox/whatsapp.js';
+import { EvolutionEmulator, deliverEvolutionWebhook, evolutionUpsert } from '../src/sandbox/evolution.js';
+import { ZapiEmulator } from '../src/sandbox/zapi.js';
+import { ReplyReceiver } from '../src/sandbox/reply-receiver.js';
 import { freePort, hasRedisServer, redisAnswers, startRedisServer } from './lib/local-redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -27,6 +31,17 @@ const TOKENS = {
   VENDAS_WEBHOOK_TOKEN: 'demo-vendas-token',
   APP_TOKEN: 'demo-app-token',
   SITE_SECRET,
+  MEHUB_WEBHOOK_SECRET: 'demo-mehub-webhook-secret',
+  WA_ACCESS_TOKEN: 'demo-wa-access-token',
+  WA_APP_SECRET: 'demo-wa-app-secret',
+  WA_VERIFY_TOKEN: 'demo-wa-verify-token',
+  APP_ASYNC_TOKEN: 'demo-app-async-token',
+  APP_REPLY_SECRET: 'whsec_ZGVtby1yZXBseS1zaWduaW5nLXNlY3JldA==',
+  EVO_WEBHOOK_TOKEN: 'demo-evo-webhook-token',
+  EVO_API_KEY: 'demo-evo-api-key',
+  ZAPI_WEBHOOK_TOKEN: 'demo-zapi-webhook-token',
+  ZAPI_INSTANCE_TOKEN: 'demo-zapi-instance-token',
+  ZAPI_CLIENT_TOKEN: 'demo-zapi-client-token',
 };
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -79,9 +94,15 @@ async function main(): Promise<void> {
   const brpex = new BrpexEmulator({ token: TOKENS.BRPEX_CHANNEL_TOKEN });
   const mehub = new MehubEmulator({ token: TOKENS.MEHUB_TOKEN });
   const superagentes = new SuperagentesEmulator({ token: TOKENS.SUPERAGENTES_TOKEN });
-  await Promise.all([toolzz.start(), brpex.start(), mehub.start(), superagentes.start()]);
-  cleanups.push(() => Promise.all([toolzz, brpex, mehub, superagentes].map((e) => e.close())).then(() => undefined));
+  const whatsapp = new WhatsappEmulator({ accessToken: TOKENS.WA_ACCESS_TOKEN });
+  const evolution = new EvolutionEmulator({ apiKey: TOKENS.EVO_API_KEY, instances: ['loja'] });
+  const zapi = new ZapiEmulator({ clientToken: TOKENS.ZAPI_CLIENT_TOKEN });
+  const replies = new ReplyReceiver({ signingSecret: TOKENS.APP_REPLY_SECRET });
+  const emulators = [toolzz, brpex, mehub, superagentes, whatsapp, evolution, zapi, replies];
+  await Promise.all(emulators.map((e) => e.start()));
+  cleanups.push(() => Promise.all(emulators.map((e) => e.close())).then(() => undefined));
   say(dim(`sandbox Toolzz ${toolzz.url} · BRPEX ${brpex.url} · MeHub ${mehub.url} · SuperAgentes ${superagentes.url}`));
+  say(dim(`        WhatsApp Graph ${whatsapp.url} · Evolution ${evolution.url} · Z-API ${zapi.url} · reply receiver ${replies.url}`));
 
   // The example configuration, under a key prefix of its own so it never touches real data.
   const prefix = `demo-${randomBytes(3).toString('hex')}`;
@@ -95,8 +116,13 @@ async function main(): Promise<void> {
   cleanups.push(() => rmSync(configDir, { recursive: true, force: true }));
 
   const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
   const { child, output } = await startService({
     ...TOKENS,
+    APP_REPLY_URL: replies.endpoint,
+    WHATSAPP_BASE_URL: whatsapp.url,
+    EVOLUTION_BASE_URL: evolution.url,
+    ZAPI_BASE_URL: zapi.url,
     PORT: String(port),
     REDIS_URL: redisUrl,
     HANDOFF_CONFIG: configPath,
@@ -115,7 +141,6 @@ async function main(): Promise<void> {
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   });
-  const base = `http://127.0.0.1:${port}`;
   say(dim(`service (API + worker) on ${base}, config ${configPath}, Redis ${redisUrl}, key prefix ${prefix}`));
 
   let seq = 0;
@@ -173,7 +198,74 @@ async function main(): Promise<void> {
   say(`    ${bold('SuperAgentes')}: conversation ${conversation.id} now priority ${updated?.priority}, assigned to ${updated?.assignees.map((a) => a.id).join(', ')}`);
 
   say();
-  say(bold('Done: three handoffs, each performed once.'));
+  say(bold('4. WhatsApp Cloud API (loja-wa) → MeHub: signed Meta webhooks in, replies through the Graph API'));
+  const ana = '5511988887777';
+  mehub.setWebhook(`${base}/platform-webhooks/mehub`, TOKENS.MEHUB_WEBHOOK_SECRET);
+  mehub.addChat({ phone: ana, name: 'Ana', lastMessage: 'Oi' });
+  async function whatsappSays(text: string, expectReply: boolean): Promise<void> {
+    const before = whatsapp.sent().length;
+    const envelope = metaEnvelope({ phoneNumberId: '106540352242922', messages: [metaText(ana, text)], contacts: [{ wa_id: ana, name: 'Ana' }] });
+    const answer = await deliverMetaWebhook(`${base}/webhooks/loja-wa`, envelope, TOKENS.WA_APP_SECRET);
+    say(`  Ana (WhatsApp): “${text}”`);
+    say(`    ${bold(String(answer.status))} ${JSON.stringify(answer.body)} — answered before the bot was asked`);
+    if (!expectReply) return;
+    const sent = await whatsapp.waitForSent(before + 1, undefined, 15_000);
+    say(`    ${bold('Graph API')} ← POST /v21.0/106540352242922/messages to ${sent.at(-1)?.to}: “${sent.at(-1)?.text}”`);
+  }
+  await whatsappSays('Oi! Qual o prazo de entrega para Recife?', true);
+  await whatsappSays('Quero falar com um atendente', true);
+  await mehub.waitFor((r) => r.route === 'transfer' && r.applied, 1, 15_000);
+  say(`    ${bold('MeHub')}: Ana's chat transferred to channel xyz789abc123def4 (a human has it now)`);
+  await whatsappSays('Oi? Alguém?', false);
+  say(dim('    (nothing is sent and the bot is not asked: the human sees it on MeHub)'));
+  const humanChat = mehub.openChat(ana, 'xyz789abc123def4');
+  const ended = await mehub.closeChat(humanChat?.token as string);
+  say(`    ${bold('MeHub')}: the attendant closes the chat → signed CHAT_ENDED → ${ended?.status} from the service: back to the bot`);
+  await whatsappSays('Voltei! Chegou meu pedido, obrigada', true);
+
+  say();
+  say(bold('5. An app with a reply callback (app-async) → BRPEX: 202 at once, outcomes POSTed, signed'));
+  let appSeq = 0;
+  async function appSays(text: string, events: number): Promise<void> {
+    const before = replies.replies().length;
+    const res = await fetch(`${base}/webhooks/app-async`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.APP_ASYNC_TOKEN}` },
+      body: JSON.stringify({ messageId: `demo-app-${prefix}-${++appSeq}`, contact: { phone: '+55 41 96666-3333', name: 'Pedro' }, text }),
+    });
+    say(`  Pedro (app): “${text}”`);
+    say(`    ${bold(String(res.status))} ${JSON.stringify(await res.json())}`);
+    const received = await replies.waitForReplies(before + events, undefined, 15_000);
+    for (const reply of received.slice(before)) {
+      say(`    ${bold('reply.url')} ← ${reply.body.type}${reply.body.reply ? `: “${String(reply.body.reply)}”` : ''} (signature ${reply.verified ? 'valid' : 'INVALID'}, ${reply.webhookId})`);
+    }
+  }
+  await appSays('Vocês aceitam Pix?', 1);
+  await appSays('Prefiro falar com um humano', 2);
+
+  say();
+  say(bold('6. Evolution API (loja-evo) → SuperAgentes: a burst becomes one turn; an attendant answers from the phone'));
+  const bia = '5511955554444';
+  evolution.webhookUrl = `${base}/webhooks/loja-evo`;
+  superagentes.addConversation({ channelExternalId: bia });
+  const evoHeaders = { authorization: `Bearer ${TOKENS.EVO_WEBHOOK_TOKEN}` };
+  for (const text of ['oi', 'tudo bem?', 'quero saber do meu pedido 1234']) {
+    const answer = await deliverEvolutionWebhook(`${base}/webhooks/loja-evo`, evolutionUpsert({ instance: 'loja', phone: bia, pushName: 'Bia', text }), evoHeaders);
+    say(`  Bia (WhatsApp via Evolution): “${text}” → ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+  const [burst] = await evolution.waitForSent(1, undefined, 15_000);
+  const asked = toolzz.calls('send-message').at(-1)?.body as { message: string };
+  say(`    ${bold('Toolzz')} asked once, after 1.5 s of quiet, with: ${JSON.stringify(asked.message)}`);
+  say(`    ${bold('Evolution')} ← sendText to ${burst?.number}: “${burst?.text}” (its fromMe echo changes nothing)`);
+  await evolution.phoneSend(bia, 'Oi Bia, aqui é a Júlia da loja, já vou ver seu pedido!');
+  say('  Júlia answers from the shop’s phone (a fromMe message no send call returned)');
+  const callsBefore = toolzz.calls('send-message').length;
+  await deliverEvolutionWebhook(`${base}/webhooks/loja-evo`, evolutionUpsert({ instance: 'loja', phone: bia, pushName: 'Bia', text: 'ah, que bom! obrigada' }), evoHeaders);
+  await new Promise((resolve) => setTimeout(resolve, 2_000)); // longer than the debounce window: the bot would have answered by now
+  say(`  Bia: “ah, que bom! obrigada” → the bot stays quiet (Toolzz calls: ${toolzz.calls('send-message').length - callsBefore}, Evolution sends: ${evolution.sent().length - 1})`);
+
+  say();
+  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone.'));
   const log = output.join('');
   if (/"level":(50|60)/.test(log)) say(dim('(the service logged errors; run with LOG_LEVEL=debug to see them)'));
 }

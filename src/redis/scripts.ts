@@ -63,7 +63,8 @@ function loadSources(): Map<string, ScriptSource> {
 }
 
 type Callable = Record<string, (...args: (string | number)[]) => Promise<unknown>>;
-const defined = new WeakSet<object>();
+/** Commands defined on each connection (a variadic script gets one per key count it is called with). */
+const defined = new WeakMap<object, Set<string>>();
 
 /** Runs one script on `redis`; `keys` must all share one hash slot. */
 export type RunScript = <T = unknown>(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => Promise<T>;
@@ -71,16 +72,22 @@ export type RunScript = <T = unknown>(name: ScriptName, keys: readonly string[],
 /** The scripts bound to one connection (defined on it once). */
 export function scriptsFor(redis: RedisClient): RunScript {
   const all = loadSources();
-  if (!defined.has(redis)) {
-    for (const source of all.values()) redis.defineCommand(source.command, { lua: source.lua });
-    defined.add(redis);
-  }
+  let commands = defined.get(redis);
+  if (!commands) defined.set(redis, (commands = new Set()));
+  const known = commands;
   const callable = redis as unknown as Callable;
   return async <T>(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => {
     const source = all.get(name);
     if (!source) throw new Error(`no script named ${name}`);
     if (source.keys !== undefined && keys.length !== source.keys) throw new Error(`script ${name} takes ${source.keys} keys, got ${keys.length}`);
-    return (await (callable[source.command] as Callable[string])(keys.length, ...keys, ...args)) as T;
+    // Defined with its number of keys, so ioredis (and its cluster auto-pipelining) sees the
+    // keys as keys and routes the call by KEYS[1]'s slot; same Lua, same SHA, whatever the count.
+    const command = source.keys !== undefined ? source.command : `${source.command}K${keys.length}`;
+    if (!known.has(command)) {
+      redis.defineCommand(command, { lua: source.lua, numberOfKeys: keys.length });
+      known.add(command);
+    }
+    return (await (callable[command] as Callable[string])(...keys, ...args)) as T;
   };
 }
 

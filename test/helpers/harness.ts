@@ -153,8 +153,10 @@ export interface Harness {
   worker?: WorkerService;
   prefix: string;
   keys: Keys;
-  /** The Redis the harness runs on (for spawned processes: REDIS_URL). */
+  /** The single Redis of the suite (also when the harness runs on the cluster). */
   redisUrl: string;
+  /** How a spawned process reaches the harness's Redis: REDIS_URL, or REDIS_CLUSTER_NODES in the cluster project. */
+  redisEnv: Record<string, string>;
   logs: LogCapture;
   /** POSTs a JSON body to `/webhooks/{channel}` with the channel's credentials. */
   send(channel: string, body: unknown, options?: { headers?: Record<string, string>; raw?: string | Buffer; auth?: boolean }): Promise<Reply>;
@@ -203,6 +205,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await Promise.all(all.map((e) => e.start()));
   const prefix = uniquePrefix();
   const redisUrl = options.redisUrl ?? inject('redisUrl');
+  // The `cluster` project runs the same suites on a Redis Cluster (SPEC §10).
+  const clusterNodes = options.redisUrl ? undefined : inject('redisClusterNodes');
+  const redisEnv: Record<string, string> = clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes } : { REDIS_URL: redisUrl };
   const config = parseConfig(
     merge({
       toolzz: { baseUrl: toolzz.url, token: TOOLZZ_TOKEN, timeoutMs: options.toolzzTimeoutMs ?? 2000 },
@@ -216,7 +221,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       redis: { keyPrefix: prefix },
       channels: typeof options.channels === 'function' ? options.channels(replies.endpoint) : (options.channels ?? defaultChannels()),
     }, options.file ?? {}),
-    { REDIS_URL: redisUrl, LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken, WHATSAPP_BASE_URL: whatsapp.url, EVOLUTION_BASE_URL: evolution.url, ZAPI_BASE_URL: zapi.url },
+    { ...redisEnv, LOG_LEVEL: 'info', ADMIN_TOKEN: options.adminToken, WHATSAPP_BASE_URL: whatsapp.url, EVOLUTION_BASE_URL: evolution.url, ZAPI_BASE_URL: zapi.url },
   );
   const redis = createRedis(config.redisTarget);
   await waitForRedis(redis, config.redisTarget, 5_000);
@@ -257,6 +262,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     prefix,
     keys,
     redisUrl,
+    redisEnv,
     logs,
     async send(channel, body, opts = {}) {
       const raw = opts.raw ?? JSON.stringify(body);

@@ -23,7 +23,7 @@ afterAll(async () => {
 
 async function startService(env: Record<string, string> = {}, args: string[] = []): Promise<{ service: ServiceProcess; url: string }> {
   const port = await freePort();
-  const service = spawnService({ args, env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, PORT: String(port), LOG_LEVEL: 'info', ...env } });
+  const service = spawnService({ args, env: { HANDOFF_CONFIG: configPath, ...h.redisEnv, PORT: String(port), LOG_LEVEL: 'info', ...env } });
   await service.waitForLine(args.includes('--role=api') ? /API listening/ : /workers running/);
   return { service, url: `http://127.0.0.1:${port}` };
 }
@@ -51,7 +51,7 @@ describe('start-up errors', () => {
         '    handoff: { provider: mehub, channel: short, token: m }',
       ].join('\n'),
     );
-    const service = spawnService({ env: { HANDOFF_CONFIG: bad, REDIS_URL: h.redisUrl } });
+    const service = spawnService({ env: { HANDOFF_CONFIG: bad, ...h.redisEnv } });
     expect(await service.exited).toBe(1);
     const output = service.lines.join('\n');
     expect(output).toContain('toolzz.token: environment variable NOT_SET_ANYWHERE is not set');
@@ -62,7 +62,7 @@ describe('start-up errors', () => {
   });
 
   it('a missing config file exits 1 with one clear line', async () => {
-    const service = spawnService({ env: { HANDOFF_CONFIG: '/nonexistent/handoff.yaml', REDIS_URL: h.redisUrl } });
+    const service = spawnService({ env: { HANDOFF_CONFIG: '/nonexistent/handoff.yaml', ...h.redisEnv } });
     expect(await service.exited).toBe(1);
     expect(service.lines.join('\n')).toContain('cannot read /nonexistent/handoff.yaml: file not found');
     expect(service.lines.join('\n')).toContain('copy handoff.config.example.yaml');

@@ -15,7 +15,7 @@ const newPhone = () => `55319${String(Date.now() % 100000).padStart(5, '0')}${St
 function startWorker(): ServiceProcess {
   const worker = spawnService({
     args: ['--role=worker'],
-    env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, LOG_LEVEL: 'info' },
+    env: { HANDOFF_CONFIG: configPath, ...h.redisEnv, LOG_LEVEL: 'info' },
   });
   workers.push(worker);
   return worker;

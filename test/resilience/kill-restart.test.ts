@@ -44,7 +44,7 @@ afterAll(async () => {
 /** Starts API + worker in one process and waits until both are up. */
 async function startService(): Promise<string> {
   const port = await freePort();
-  const service = spawnService({ env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, PORT: String(port), LOG_LEVEL: 'info' } });
+  const service = spawnService({ env: { HANDOFF_CONFIG: configPath, ...h.redisEnv, PORT: String(port), LOG_LEVEL: 'info' } });
   services.push(service);
   await service.waitForLine(/workers running/);
   return `http://127.0.0.1:${port}`;

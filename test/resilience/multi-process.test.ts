@@ -33,7 +33,7 @@ async function start(role: 'api' | 'worker'): Promise<string> {
   const port = await freePort();
   const service = spawnService({
     args: [`--role=${role}`],
-    env: { HANDOFF_CONFIG: configPath, REDIS_URL: h.redisUrl, PORT: String(port), LOG_LEVEL: 'info' },
+    env: { HANDOFF_CONFIG: configPath, ...h.redisEnv, PORT: String(port), LOG_LEVEL: 'info' },
   });
   services.push(service);
   await service.waitForLine(role === 'api' ? /API listening/ : /workers running/);
