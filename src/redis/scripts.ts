@@ -63,8 +63,15 @@ function loadSources(): Map<string, ScriptSource> {
 }
 
 type Callable = Record<string, (...args: (string | number)[]) => Promise<unknown>>;
-/** Commands defined on each connection (a variadic script gets one per key count it is called with). */
-const defined = new WeakMap<object, Set<string>>();
+const defined = new WeakSet<object>();
+/**
+ * A variadic script is defined once per key count up to this (ioredis needs a command's key
+ * count to route it by KEYS[1], and an auto-pipeline only knows the commands defined before it
+ * was created, so they are all defined up front).
+ */
+export const MAX_VARIADIC_KEYS = 24;
+
+const commandName = (source: ScriptSource, keys: number) => (source.keys !== undefined ? source.command : `${source.command}K${keys}`);
 
 /** Runs one script on `redis`; `keys` must all share one hash slot. */
 export type RunScript = <T = unknown>(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => Promise<T>;
@@ -72,21 +79,22 @@ export type RunScript = <T = unknown>(name: ScriptName, keys: readonly string[],
 /** The scripts bound to one connection (defined on it once). */
 export function scriptsFor(redis: RedisClient): RunScript {
   const all = loadSources();
-  let commands = defined.get(redis);
-  if (!commands) defined.set(redis, (commands = new Set()));
-  const known = commands;
+  if (!defined.has(redis)) {
+    for (const source of all.values()) {
+      const counts = source.keys !== undefined ? [source.keys] : Array.from({ length: MAX_VARIADIC_KEYS }, (_, i) => i + 1);
+      for (const count of counts) redis.defineCommand(commandName(source, count), { lua: source.lua, numberOfKeys: count });
+    }
+    defined.add(redis);
+  }
   const callable = redis as unknown as Callable;
   return async <T>(name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => {
     const source = all.get(name);
     if (!source) throw new Error(`no script named ${name}`);
     if (source.keys !== undefined && keys.length !== source.keys) throw new Error(`script ${name} takes ${source.keys} keys, got ${keys.length}`);
-    // Defined with its number of keys, so ioredis (and its cluster auto-pipelining) sees the
-    // keys as keys and routes the call by KEYS[1]'s slot; same Lua, same SHA, whatever the count.
-    const command = source.keys !== undefined ? source.command : `${source.command}K${keys.length}`;
-    if (!known.has(command)) {
-      redis.defineCommand(command, { lua: source.lua, numberOfKeys: keys.length });
-      known.add(command);
-    }
+    if (keys.length > MAX_VARIADIC_KEYS) throw new Error(`script ${name} called with ${keys.length} keys (at most ${MAX_VARIADIC_KEYS})`);
+    // Defined with its number of keys, so ioredis sees the keys as keys and routes the call by
+    // KEYS[1]'s slot; the same Lua (one SHA) whatever the count.
+    const command = commandName(source, keys.length);
     return (await (callable[command] as Callable[string])(...keys, ...args)) as T;
   };
 }
