@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const mehub = new MehubEmulator({ token: TOKENS.MEHUB_TOKEN });
   const superagentes = new SuperagentesEmulator({ token: TOKENS.SUPERAGENTES_TOKEN });
   const whatsapp = new WhatsappEmulator({ accessToken: TOKENS.WA_ACCESS_TOKEN });
-  const evolution = new EvolutionEmulator({ apiKey: TOKENS.EVO_API_KEY, instances: ['loja'] });
+  const evolution = new EvolutionEmulator({ apiKey: TOKENS.EVO_API_KEY, instances: ['loja'], webhookHeaders: { authorization: `Bearer ${TOKENS.EVO_WEBHOOK_TOKEN}` } });
   const zapi = new ZapiEmulator({ clientToken: TOKENS.ZAPI_CLIENT_TOKEN });
   const replies = new ReplyReceiver({ signingSecret: TOKENS.APP_REPLY_SECRET });
   const emulators = [toolzz, brpex, mehub, superagentes, whatsapp, evolution, zapi, replies];
@@ -261,7 +261,9 @@ async function main(): Promise<void> {
   say('  Júlia answers from the shop’s phone (a fromMe message no send call returned)');
   const callsBefore = toolzz.calls('send-message').length;
   await deliverEvolutionWebhook(`${base}/webhooks/loja-evo`, evolutionUpsert({ instance: 'loja', phone: bia, pushName: 'Bia', text: 'ah, que bom! obrigada' }), evoHeaders);
-  await new Promise((resolve) => setTimeout(resolve, 2_000)); // longer than the debounce window: the bot would have answered by now
+  // Showing that nothing happens takes a wait: longer than the 1.5 s debounce window, after
+  // which the bot would have answered (the tests check this with events, not with time).
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
   say(`  Bia: “ah, que bom! obrigada” → the bot stays quiet (Toolzz calls: ${toolzz.calls('send-message').length - callsBefore}, Evolution sends: ${evolution.sent().length - 1})`);
 
   say();

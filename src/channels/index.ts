@@ -1,10 +1,14 @@
 import type { Dispatcher } from 'undici';
 import type { ChannelConfig, Config } from '../config.js';
+import { createEvolutionAdapter } from './evolution/inbound.js';
+import { createEvolutionSender } from './evolution/sender.js';
 import { createJsonAdapter } from './json/inbound.js';
 import { createCallbackSender } from './json/sender.js';
 import type { ChannelKit } from './types.js';
 import { createWhatsappAdapter } from './whatsapp-cloud/inbound.js';
 import { createWhatsappSender } from './whatsapp-cloud/sender.js';
+import { createZapiAdapter } from './zapi/inbound.js';
+import { createZapiSender } from './zapi/sender.js';
 
 export interface ChannelContext {
   config: Config;
@@ -25,12 +29,16 @@ const KINDS: { [K in ChannelConfig['kind']]: (name: string, channel: Extract<Cha
     adapter: createWhatsappAdapter(name, channel, ctx.whatsappNumbers),
     sender: createWhatsappSender(channel, { http: ctx.http, timeoutMs: ctx.config.delivery.timeoutMs }),
   }),
-  evolution: () => {
-    throw new Error('evolution channels are not supported yet');
-  },
-  zapi: () => {
-    throw new Error('zapi channels are not supported yet');
-  },
+  evolution: (name, channel, ctx) => ({
+    name,
+    adapter: createEvolutionAdapter(name, channel),
+    sender: createEvolutionSender(channel, { http: ctx.http, timeoutMs: ctx.config.delivery.timeoutMs }),
+  }),
+  zapi: (name, channel, ctx) => ({
+    name,
+    adapter: createZapiAdapter(name, channel),
+    sender: createZapiSender(channel, { http: ctx.http, timeoutMs: ctx.config.delivery.timeoutMs }),
+  }),
 };
 
 /** The adapter and sender of every configured channel, built once. */

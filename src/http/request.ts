@@ -81,7 +81,7 @@ function upstreamMessageOf(text: string, body: unknown): string | undefined {
     if (error && typeof error.message === 'string') {
       return `${error.message}${error.code !== undefined ? ` (code ${String(error.code)})` : ''}`.slice(0, MAX_MESSAGE_CHARS);
     }
-    const message = b.message ?? b.error ?? response?.message;
+    const message = b.message ?? response?.message ?? b.error;
     if (typeof message === 'string') return message.slice(0, MAX_MESSAGE_CHARS);
     if (Array.isArray(message)) return JSON.stringify(message).slice(0, MAX_MESSAGE_CHARS);
   }

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { ChannelConfig } from '../../config.js';
-import { isUpstreamError, UpstreamError } from '../../errors.js';
+import { classifyStatus, isUpstreamError, UpstreamError } from '../../errors.js';
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
 import { renderText, splitTextDelivery } from '../text-sender.js';
@@ -25,7 +25,9 @@ export function classifyMetaError(error: UpstreamError): UpstreamError {
   const body = error.upstreamBody as { error?: { code?: unknown } } | undefined;
   const code = typeof body?.error?.code === 'number' ? body.error.code : undefined;
   if (code === undefined) return error;
-  const retryable = WHATSAPP_RETRYABLE_CODES.has(code) || error.status >= 500;
+  // The listed codes are retried whatever the status; any other code keeps the status's own
+  // classification (429, 408, 425 and 5xx retried, other 4xx permanent: e.g. 131047).
+  const retryable = WHATSAPP_RETRYABLE_CODES.has(code) || classifyStatus(error.status).retryable;
   return new UpstreamError(`whatsapp_${code}`, 'http_status', error.message, {
     status: error.status,
     retryable,

@@ -1,0 +1,629 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChannels } from '../../src/channels/index.js';
+import type { ChannelAdapter, ChannelMessage, InboundParse, InboundRequest } from '../../src/channels/types.js';
+import { parseConfig } from '../../src/config.js';
+import { postRaw, type PostAnswer } from '../../src/sandbox/channel-support.js';
+import { deliverEvolutionWebhook, evolutionEvent, evolutionUpsert } from '../../src/sandbox/evolution.js';
+import {
+  deliverMetaWebhook,
+  metaAudio,
+  metaButton,
+  metaButtonReply,
+  metaDocument,
+  metaEnvelope,
+  metaImage,
+  metaJson,
+  metaListReply,
+  metaLocation,
+  metaReaction,
+  metaSignature,
+  metaStatus,
+  metaSticker,
+  metaText,
+  metaVideo,
+  type MetaInboundMessage,
+} from '../../src/sandbox/whatsapp.js';
+import { deliverZapiWebhook, zapiReceived } from '../../src/sandbox/zapi.js';
+import { signedHeaders } from '../helpers/sign.js';
+
+/*
+ * One contract for every channel kind's inbound adapter: the same credential and message
+ * cases run against each, on the bytes the channel (its emulator's builders) actually puts on
+ * the wire, received by a real HTTP listener. Kind-specific message types follow.
+ */
+
+const BOT_ID = '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
+const HANDOFF = { provider: 'superagentes', assigneeIds: ['member-1'] };
+const JSON_TOKEN = 'site-webhook-token-0123456789';
+const JSON_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const OTHER_SECRET = 'whsec_b3RoZXItc2lnbmluZy1zZWNyZXQtMDEyMzQ1Njc4OQ==';
+const WA_NUMBER = '106540352242922';
+const WA_OTHER_NUMBER = '200000000000002';
+const WA_APP_SECRET = 'wa-app-secret-abcdef';
+const WA_VERIFY_TOKEN = 'wa-verify-token';
+const EVO_TOKEN = 'evo-webhook-token-123';
+const EVO_INSTANCE = 'loja';
+const ZAPI_TOKEN = 'zapi-webhook-token-789';
+const ZAPI_INSTANCE_ID = '3C2A1B0F9E8D7C6B5A4F3E2D1C0B9A8F';
+
+const whatsappChannel = (phoneNumberId: string) => ({
+  kind: 'whatsapp-cloud',
+  whatsapp: { phoneNumberId, accessToken: 'wa-access-token', appSecret: WA_APP_SECRET, verifyToken: WA_VERIFY_TOKEN },
+  bot: { id: BOT_ID },
+  handoff: HANDOFF,
+});
+
+const config = parseConfig(
+  {
+    toolzz: { token: 'toolzz-test-token-1234567890' },
+    providers: { superagentes: { token: 'superagentes-token' } },
+    channels: {
+      'site-token': { auth: { token: JSON_TOKEN }, bot: { id: BOT_ID }, handoff: HANDOFF },
+      'site-signed': { auth: { signingSecret: JSON_SECRET }, bot: { id: BOT_ID }, handoff: HANDOFF },
+      wa: whatsappChannel(WA_NUMBER),
+      'wa-other': whatsappChannel(WA_OTHER_NUMBER),
+      evo: {
+        kind: 'evolution',
+        auth: { token: EVO_TOKEN },
+        evolution: { baseUrl: 'http://evolution.invalid', instance: EVO_INSTANCE, apiKey: 'evo-api-key' },
+        bot: { id: BOT_ID },
+        handoff: HANDOFF,
+      },
+      zapi: {
+        kind: 'zapi',
+        auth: { token: ZAPI_TOKEN },
+        zapi: { instanceId: ZAPI_INSTANCE_ID, instanceToken: 'zapi-instance-token', clientToken: 'zapi-client-token' },
+        bot: { id: BOT_ID },
+        handoff: HANDOFF,
+      },
+    },
+  },
+  {},
+);
+const http = new Agent();
+const kits = createChannels(config, http);
+const adapterOf = (channel: string): ChannelAdapter => {
+  const kit = kits.get(channel);
+  if (!kit) throw new Error(`no channel ${channel}`);
+  return kit.adapter;
+};
+
+/** A real listener that hands each request over as the webhook route does: raw bytes, headers, query. */
+class Capture {
+  url = '';
+  private readonly server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const inbound: InboundRequest = { raw: Buffer.concat(chunks), headers: req.headers, query: new URL(req.url ?? '/', 'http://capture').searchParams };
+      this.waiters.shift()?.(inbound);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"accepted"}');
+    });
+  });
+  private readonly waiters: ((req: InboundRequest) => void)[] = [];
+
+  async start(): Promise<void> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Runs `post` against this listener and resolves with the request it made. */
+  async capture(post: () => Promise<PostAnswer>): Promise<InboundRequest> {
+    const arrived = new Promise<InboundRequest>((resolve) => this.waiters.push(resolve));
+    const answer = await post();
+    expect(answer.status).toBe(200);
+    return arrived;
+  }
+}
+
+const capture = new Capture();
+beforeAll(() => capture.start());
+afterAll(async () => {
+  await capture.close();
+  await http.close();
+});
+
+/** One way of sending a payload to the channel's webhook URL (`base` = `…/webhooks/{channel}`). */
+interface Credential {
+  label: string;
+  send(base: string, payload: unknown): Promise<PostAnswer>;
+}
+
+interface MessageFields {
+  id: string;
+  phone: string;
+  name: string;
+  text: string;
+}
+
+/** What the suite needs to know about one kind to run the same cases against it. */
+interface AdapterCase {
+  label: string;
+  kind: ChannelAdapter['kind'];
+  channel: string;
+  good: Credential[];
+  bad: Credential[];
+  missing: Credential;
+  /** A customer's text message as the channel delivers it. */
+  text(fields: MessageFields): unknown;
+  /** A voice note, where the kind has messages without text. */
+  audio?(fields: Omit<MessageFields, 'text'>): unknown;
+  /** Bodies that are not the kind's envelope, and the paths the 400 must name. */
+  malformed: { label: string; body: unknown; paths: string[] }[];
+  verifies: boolean;
+}
+
+const jsonBody = ({ id, phone, name, text }: MessageFields) => ({ messageId: id, contact: { phone, name }, text });
+const bearer = (token: string): Credential => ({ label: `Bearer ${token}`, send: (base, payload) => postRaw(base, JSON.stringify(payload), { authorization: `Bearer ${token}` }) });
+const standardWebhooks = (label: string, secret: string, bytes: (raw: string) => string = (raw) => raw): Credential => ({
+  label,
+  send: (base, payload) => {
+    const raw = JSON.stringify(payload);
+    return postRaw(base, bytes(raw), signedHeaders(secret, raw));
+  },
+});
+const meta = (label: string, sign: (raw: string) => Record<string, string>, bytes: (raw: string) => string = (raw) => raw): Credential => ({
+  label,
+  send: (base, payload) => {
+    const raw = metaJson(payload);
+    return postRaw(base, bytes(raw), sign(raw));
+  },
+});
+const evolution = (label: string, headers: Record<string, string>): Credential => ({ label, send: (base, payload) => deliverEvolutionWebhook(base, payload, headers) });
+const zapiQuery = (label: string, query: string, headers: Record<string, string> = {}): Credential => ({
+  label,
+  send: (base, payload) => (Object.keys(headers).length ? postRaw(`${base}${query}`, JSON.stringify(payload), headers) : deliverZapiWebhook(`${base}${query}`, payload)),
+});
+
+const waText = ({ id, phone, name, text }: MessageFields) => metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [metaText(phone, text, id)], contacts: [{ wa_id: phone, name }] });
+
+const cases: AdapterCase[] = [
+  {
+    label: 'json (token)',
+    kind: 'json',
+    channel: 'site-token',
+    good: [bearer(JSON_TOKEN)],
+    bad: [bearer('wrong-token'), { label: 'the token in the query', send: (base, payload) => postRaw(`${base}?token=${JSON_TOKEN}`, JSON.stringify(payload)) }],
+    missing: { label: 'no credentials', send: (base, payload) => postRaw(base, JSON.stringify(payload)) },
+    text: jsonBody,
+    malformed: [{ label: 'an empty object', body: {}, paths: ['messageId', 'contact', 'text'] }],
+    verifies: false,
+  },
+  {
+    label: 'json (Standard Webhooks)',
+    kind: 'json',
+    channel: 'site-signed',
+    good: [standardWebhooks('signed with the channel secret', JSON_SECRET)],
+    bad: [
+      standardWebhooks('signed with another secret', OTHER_SECRET),
+      standardWebhooks('the same JSON in other bytes', JSON_SECRET, (raw) => JSON.stringify(JSON.parse(raw), null, 1)),
+      bearer(JSON_TOKEN),
+    ],
+    missing: { label: 'no signature', send: (base, payload) => postRaw(base, JSON.stringify(payload)) },
+    text: jsonBody,
+    malformed: [{ label: 'a bad phone and no text', body: { messageId: 'm-1', contact: { phone: '12' } }, paths: ['contact.phone', 'text'] }],
+    verifies: false,
+  },
+  {
+    label: 'whatsapp-cloud',
+    kind: 'whatsapp-cloud',
+    channel: 'wa',
+    good: [{ label: 'X-Hub-Signature-256 over the raw bytes', send: (base, payload) => deliverMetaWebhook(base, payload, WA_APP_SECRET) }],
+    bad: [
+      { label: 'signed with another app secret', send: (base, payload) => deliverMetaWebhook(base, payload, 'another-secret') },
+      // Meta signs its escaped-unicode bytes: a receiver that re-serialises the parsed body gets another HMAC.
+      meta('the re-serialised JSON', (raw) => ({ 'x-hub-signature-256': metaSignature(WA_APP_SECRET, raw) }), (raw) => {
+        const reserialised = JSON.stringify(JSON.parse(raw));
+        expect(reserialised).not.toBe(raw);
+        return reserialised;
+      }),
+      meta('the hex without sha256=', (raw) => ({ 'x-hub-signature-256': metaSignature(WA_APP_SECRET, raw).slice('sha256='.length) })),
+    ],
+    missing: meta('no signature', () => ({})),
+    text: waText,
+    audio: ({ id, phone, name }) => metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [metaAudio(phone, id)], contacts: [{ wa_id: phone, name }] }),
+    malformed: [
+      { label: 'no entry', body: { object: 'whatsapp_business_account' }, paths: ['entry'] },
+      { label: 'changes not a list', body: { object: 'whatsapp_business_account', entry: [{ changes: 'x' }] }, paths: ['entry.0.changes'] },
+    ],
+    verifies: true,
+  },
+  {
+    label: 'evolution',
+    kind: 'evolution',
+    channel: 'evo',
+    good: [evolution('Authorization: Bearer <auth.token>', { authorization: `Bearer ${EVO_TOKEN}` })],
+    bad: [evolution('another token', { authorization: 'Bearer wrong-token' }), evolution('the token without Bearer', { authorization: EVO_TOKEN })],
+    missing: evolution('no header', {}),
+    text: ({ id, phone, name, text }) => evolutionUpsert({ instance: EVO_INSTANCE, phone, id, pushName: name, text }),
+    audio: ({ id, phone, name }) => evolutionUpsert({ instance: EVO_INSTANCE, phone, id, pushName: name, audio: true }),
+    malformed: [
+      { label: 'no event', body: { instance: EVO_INSTANCE, data: {} }, paths: ['event'] },
+      { label: 'an upsert whose data is a string', body: { event: 'messages.upsert', instance: EVO_INSTANCE, data: 'x' }, paths: ['data'] },
+    ],
+    verifies: false,
+  },
+  {
+    label: 'zapi',
+    kind: 'zapi',
+    channel: 'zapi',
+    good: [zapiQuery('?token=<auth.token>', `?token=${ZAPI_TOKEN}`), zapiQuery('Authorization: Bearer', '', { authorization: `Bearer ${ZAPI_TOKEN}` })],
+    bad: [zapiQuery('another token in the query', '?token=wrong-token'), zapiQuery('the token under another name', `?secret=${ZAPI_TOKEN}`)],
+    missing: zapiQuery('no token', ''),
+    text: ({ id, phone, name, text }) => zapiReceived({ instanceId: ZAPI_INSTANCE_ID, messageId: id, phone, senderName: name, text }),
+    audio: ({ id, phone, name }) => zapiReceived({ instanceId: ZAPI_INSTANCE_ID, messageId: id, phone, senderName: name, audio: true }),
+    malformed: [{ label: 'no type', body: { phone: '5511999990000', messageId: 'X' }, paths: ['type'] }],
+    verifies: false,
+  },
+];
+const caseOf = (kind: string) => {
+  const found = cases.find((c) => c.kind === kind);
+  if (!found) throw new Error(kind);
+  return found;
+};
+
+let seq = 0;
+const fields = (overrides: Partial<MessageFields> = {}): MessageFields => {
+  seq += 1;
+  return { id: `MSG${String(seq).padStart(8, '0')}`, phone: `55119${String(seq).padStart(8, '0')}`, name: 'José Olá', text: 'Olá, José — quero ver https://loja.example/p?id=1 😀', ...overrides };
+};
+
+/** The request as the channel sends it with good credentials, authenticated, then parsed. */
+async function receive(c: AdapterCase, payload: unknown, credential = c.good[0]!): Promise<InboundParse> {
+  const req = await capture.capture(() => credential.send(`${capture.url}/webhooks/${c.channel}`, payload));
+  const adapter = adapterOf(c.channel);
+  expect(adapter.authenticate(req)).toBe(true);
+  return adapter.parse(JSON.parse(req.raw.toString('utf8')));
+}
+
+function accepted(result: InboundParse): { messages: ChannelMessage[]; ignored: number; skipped: { path: string; reason: string }[] } {
+  if (!result.ok) throw new Error(`expected the delivery to be readable, got ${JSON.stringify(result.issues)}`);
+  return { messages: result.messages, ignored: result.ignored, skipped: result.skipped ?? [] };
+}
+
+describe.each(cases)('$label adapter contract', (c) => {
+  const adapter = adapterOf(c.channel);
+
+  it('is the configured kind', () => {
+    expect(adapter.kind).toBe(c.kind);
+  });
+
+  it.each(c.good)('accepts $label', async (credential) => {
+    const f = fields();
+    expect(accepted(await receive(c, c.text(f), credential)).messages).toHaveLength(1);
+  });
+
+  it.each(c.bad)('refuses $label', async (credential) => {
+    const req = await capture.capture(() => credential.send(`${capture.url}/webhooks/${c.channel}`, c.text(fields())));
+    expect(adapter.authenticate(req)).toBe(false);
+  });
+
+  it('refuses a request without credentials', async () => {
+    const req = await capture.capture(() => c.missing.send(`${capture.url}/webhooks/${c.channel}`, c.text(fields())));
+    expect(adapter.authenticate(req)).toBe(false);
+  });
+
+  it('a text message is one text message: id, digits, reply address, name, text (unicode intact)', async () => {
+    const f = fields();
+    const { messages, ignored } = accepted(await receive(c, c.text(f)));
+    expect(ignored).toBe(0);
+    expect(messages).toEqual([expect.objectContaining({ channel: c.channel, messageId: f.id, phone: f.phone, to: f.phone, name: f.name, kind: 'text', text: f.text })]);
+  });
+
+  const audio = c.audio;
+  // `json` has no messages without text (§3 requires one).
+  if (audio) it('a message without text (a voice note) is unsupported', async () => {
+    const f = fields();
+    const { messages } = accepted(await receive(c, audio(f)));
+    expect(messages).toEqual([expect.objectContaining({ channel: c.channel, messageId: f.id, phone: f.phone, to: f.phone, kind: 'unsupported', what: expect.stringMatching(/^audio/) })]);
+    expect(messages[0]).not.toHaveProperty('text');
+  });
+
+  it('a body that is not a JSON object is a 400 naming the body', () => {
+    for (const body of [[], 'text', 42, null]) {
+      const result = adapter.parse(body);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.issues.map((i) => i.path)).toContain('');
+    }
+  });
+
+  it.each(c.malformed)('a malformed envelope ($label) is a 400 with paths', ({ body, paths }) => {
+    const result = adapter.parse(body);
+    expect(result).toEqual({ ok: false, issues: expect.any(Array) });
+    if (!result.ok) {
+      expect(result.issues.map((i) => i.path).sort()).toEqual([...paths].sort());
+      for (const issue of result.issues) expect(issue.message).toEqual(expect.any(String));
+    }
+  });
+
+  it(c.verifies ? 'has a subscription check' : 'has no subscription check (GET answers 404)', () => {
+    expect(adapter.verify !== undefined).toBe(c.verifies);
+  });
+});
+
+describe('whatsapp-cloud messages', () => {
+  const c = caseOf('whatsapp-cloud');
+  const one = async (message: MetaInboundMessage) => accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [message] })));
+  const phone = '5511988880001';
+
+  it.each([
+    ['text', metaText(phone, 'oi'), 'oi'],
+    ['interactive button reply', metaButtonReply(phone, 'Sim, quero'), 'Sim, quero'],
+    ['interactive list reply', metaListReply(phone, 'Plano Ouro'), 'Plano Ouro'],
+    ['template quick-reply button', metaButton(phone, 'Falar com atendente'), 'Falar com atendente'],
+    ['image caption', metaImage(phone, 'esta peça'), 'esta peça'],
+    ['video caption', metaVideo(phone, 'veja o defeito'), 'veja o defeito'],
+    ['document caption', metaDocument(phone, 'meu boleto'), 'meu boleto'],
+  ])('%s → text', async (_label, message, text) => {
+    const { messages } = await one(message);
+    expect(messages).toEqual([expect.objectContaining({ messageId: message.id, kind: 'text', text, name: `Cliente ${phone.slice(-4)}` })]);
+  });
+
+  it.each([
+    ['audio', metaAudio(phone)],
+    ['sticker', metaSticker(phone)],
+    ['location', metaLocation(phone)],
+    ['image', metaImage(phone)],
+    ['document', metaDocument(phone)],
+  ])('%s without text → unsupported', async (what, message) => {
+    const { messages } = await one(message);
+    expect(messages).toEqual([expect.objectContaining({ messageId: message.id, kind: 'unsupported', what })]);
+  });
+
+  it('a reaction is ignored', async () => {
+    expect(await one(metaReaction(phone, '👍', 'wamid.x'))).toMatchObject({ messages: [], ignored: 1 });
+  });
+
+  it('a delivery with several messages for several customers: every one, in order, named by wa_id', async () => {
+    const [a, b] = ['5511977770001', '5511977770002'];
+    const first = metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [metaText(a, 'um'), metaText(b, 'dois'), metaAudio(a)], contacts: [{ wa_id: b, name: 'Bruna' }, { wa_id: a, name: 'Ana' }] }) as { entry: unknown[] };
+    const second = metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [metaText(b, 'três')], contacts: [{ wa_id: b, name: 'Bruna' }] }) as { entry: unknown[] };
+    const { messages, ignored } = accepted(await receive(c, { ...first, entry: [...first.entry, ...second.entry] }));
+    expect(ignored).toBe(0);
+    expect(messages.map((m) => [m.phone, m.name, m.kind, m.text])).toEqual([
+      [a, 'Ana', 'text', 'um'],
+      [b, 'Bruna', 'text', 'dois'],
+      [a, 'Ana', 'unsupported', undefined],
+      [b, 'Bruna', 'text', 'três'],
+    ]);
+    expect(new Set(messages.map((m) => m.messageId)).size).toBe(4);
+  });
+
+  it('a message whose sender has no contact entry has no name', async () => {
+    const message = metaText(phone, 'oi');
+    const { messages } = accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [message], contacts: [{ wa_id: '5511900000000', name: 'Outra' }] })));
+    expect(messages).toEqual([expect.objectContaining({ messageId: message.id, name: null })]);
+  });
+
+  it('statuses are not messages: counted as ignored', async () => {
+    const statuses = [metaStatus('wamid.a', phone, 'delivered'), metaStatus('wamid.b', phone, 'read'), metaStatus('wamid.c', phone, 'failed')];
+    expect(accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, statuses })))).toMatchObject({ messages: [], ignored: 3 });
+    const mixed = accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [metaText(phone, 'oi')], statuses: statuses.slice(0, 1) })));
+    expect(mixed).toMatchObject({ messages: [expect.objectContaining({ kind: 'text', text: 'oi' })], ignored: 1 });
+  });
+
+  it("a message for another configured number goes to that number's channel", async () => {
+    const message = metaText(phone, 'para o outro número');
+    const { messages } = accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_OTHER_NUMBER, messages: [message] })));
+    expect(messages).toEqual([expect.objectContaining({ channel: 'wa-other', messageId: message.id, text: 'para o outro número' })]);
+  });
+
+  it('a message for a number no channel has is ignored, with a reason', async () => {
+    const result = accepted(await receive(c, metaEnvelope({ phoneNumberId: '999999999999999', messages: [metaText(phone, 'oi')] })));
+    expect(result).toMatchObject({ messages: [], ignored: 1, skipped: [{ path: 'entry.0.changes.0.value.messages.0', reason: expect.stringContaining('999999999999999') }] });
+  });
+
+  it('an item without id or from is skipped, the rest of the delivery goes on', async () => {
+    const good = metaText(phone, 'oi');
+    const { from: _from, ...noFrom } = metaText(phone, 'sem remetente');
+    const { messages, skipped } = accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [noFrom as MetaInboundMessage, good], contacts: [{ wa_id: phone, name: 'Maria' }] })));
+    expect(messages.map((m) => m.messageId)).toEqual([good.id]);
+    expect(skipped).toEqual([{ path: 'entry.0.changes.0.value.messages.0', reason: expect.any(String) }]);
+  });
+
+  describe('subscription check', () => {
+    const verify = (query: Record<string, string>) => {
+      const adapter = adapterOf('wa');
+      if (!adapter.verify) throw new Error('no verify');
+      return adapter.verify(new URLSearchParams(query));
+    };
+
+    it('hub.mode=subscribe with the verify token → 200 and the challenge', () => {
+      expect(verify({ 'hub.mode': 'subscribe', 'hub.verify_token': WA_VERIFY_TOKEN, 'hub.challenge': '1158201444' })).toEqual({ status: 200, body: '1158201444' });
+    });
+
+    it.each([
+      ['a wrong token', { 'hub.mode': 'subscribe', 'hub.verify_token': 'wrong', 'hub.challenge': '1' }],
+      ['no token', { 'hub.mode': 'subscribe', 'hub.challenge': '1' }],
+      ['another mode', { 'hub.mode': 'unsubscribe', 'hub.verify_token': WA_VERIFY_TOKEN, 'hub.challenge': '1' }],
+    ])('%s → 403', (_label, query) => {
+      expect(verify(query).status).toBe(403);
+    });
+  });
+});
+
+describe('evolution messages', () => {
+  const c = caseOf('evolution');
+  const phone = '5511966660001';
+  const upsert = (options: Omit<Parameters<typeof evolutionUpsert>[0], 'instance'>) => evolutionUpsert({ instance: EVO_INSTANCE, phone, pushName: 'Maria', ...options }) as { data: Record<string, unknown> };
+  /** An upsert whose content is `message` (types the builder does not make). */
+  const withContent = (message: Record<string, unknown>, messageType: string) => {
+    const payload = upsert({});
+    payload.data.message = message;
+    payload.data.messageType = messageType;
+    return payload;
+  };
+  const idOf = (payload: { data: Record<string, unknown> }) => (payload.data.key as { id: string }).id;
+
+  it.each([
+    ['conversation', upsert({ text: 'oi' }), 'oi'],
+    ['extendedTextMessage (older versions)', upsert({ extendedText: 'oi com link https://x.example' }), 'oi com link https://x.example'],
+    ['image caption', upsert({ imageCaption: 'esta peça' }), 'esta peça'],
+    ['video caption', upsert({ videoCaption: 'veja' }), 'veja'],
+  ])('%s → text', async (_label, payload, text) => {
+    const { messages } = accepted(await receive(c, payload));
+    expect(messages).toEqual([{ channel: 'evo', messageId: idOf(payload), phone, to: phone, name: 'Maria', kind: 'text', text }]);
+  });
+
+  it.each([
+    ['audioMessage', upsert({ audio: true })],
+    ['stickerMessage', upsert({ sticker: true })],
+    ['imageMessage', upsert({ image: true })],
+    ['videoMessage', upsert({ video: true })],
+    ['locationMessage', withContent({ locationMessage: { degreesLatitude: -23.56, degreesLongitude: -46.65 } }, 'locationMessage')],
+    ['contactMessage', withContent({ contactMessage: { displayName: 'Ana', vcard: 'BEGIN:VCARD' } }, 'contactMessage')],
+    ['documentMessage', withContent({ documentMessage: { fileName: 'boleto.pdf', mimetype: 'application/pdf' } }, 'documentMessage')],
+  ])('%s without text → unsupported', async (what, payload) => {
+    const { messages } = accepted(await receive(c, payload));
+    expect(messages).toEqual([expect.objectContaining({ messageId: idOf(payload), kind: 'unsupported', what })]);
+  });
+
+  it.each([
+    ['a group', '120363025246125888@g.us'],
+    ['status updates', 'status@broadcast'],
+    ['a broadcast list', '1618404540@broadcast'],
+    ['a newsletter', '120363198765432100@newsletter'],
+    ['a @lid JID', '214955124957347@lid'],
+  ])('%s is ignored', async (_label, remoteJid) => {
+    const result = accepted(await receive(c, evolutionUpsert({ instance: EVO_INSTANCE, remoteJid, participant: `${phone}@s.whatsapp.net`, text: 'oi' })));
+    expect(result).toEqual({ messages: [], ignored: 1, skipped: [] });
+  });
+
+  it.each([
+    ['a reaction', withContent({ reactionMessage: { key: { id: 'X' }, text: '👍' } }, 'reactionMessage')],
+    ['a delete', withContent({ protocolMessage: { key: { id: 'X' }, type: 'REVOKE' } }, 'protocolMessage')],
+    ['an edit', withContent({ editedMessage: { message: { protocolMessage: { editedMessage: { conversation: 'novo' } } } } }, 'editedMessage')],
+  ])('%s is ignored', async (_label, payload) => {
+    expect(accepted(await receive(c, payload))).toMatchObject({ messages: [], ignored: 1 });
+  });
+
+  it.each([
+    ['connection.update', evolutionEvent('connection.update', EVO_INSTANCE, { state: 'open' })],
+    ['messages.update', evolutionEvent('messages.update', EVO_INSTANCE, { keyId: 'X', status: 'READ' })],
+    ['send.message', evolutionEvent('send.message', EVO_INSTANCE, upsert({}).data)],
+    ['qrcode.updated', evolutionEvent('qrcode.updated', EVO_INSTANCE, { qrcode: {} })],
+  ])('another event (%s) is ignored', async (_label, payload) => {
+    expect(accepted(await receive(c, payload))).toMatchObject({ messages: [], ignored: 1 });
+  });
+
+  it('the MESSAGES_UPSERT spelling is an upsert too', async () => {
+    const payload = { ...upsert({ text: 'oi' }), event: 'MESSAGES_UPSERT' };
+    expect(accepted(await receive(c, payload)).messages).toEqual([expect.objectContaining({ messageId: idOf(payload), text: 'oi' })]);
+  });
+
+  it("another instance's upsert is ignored", async () => {
+    expect(accepted(await receive(c, evolutionUpsert({ instance: 'outra-loja', phone, text: 'oi' })))).toMatchObject({ messages: [], ignored: 1 });
+  });
+
+  it('fromMe is an owner message (with its text when it has one, without the business name)', async () => {
+    const typed = upsert({ fromMe: true, text: 'Oi, aqui é a Ana da loja' });
+    const voice = upsert({ fromMe: true, audio: true });
+    expect(accepted(await receive(c, typed)).messages).toEqual([{ channel: 'evo', messageId: idOf(typed), phone, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Ana da loja' }]);
+    const [owner] = accepted(await receive(c, voice)).messages;
+    expect(owner).toMatchObject({ messageId: idOf(voice), kind: 'owner' });
+    expect(owner).not.toHaveProperty('text');
+  });
+
+  it('data may be a list; an item without key.id or key.remoteJid is skipped, not a 400', async () => {
+    const a = upsert({ text: 'um' });
+    const b = upsert({ text: 'dois' });
+    const noId = upsert({ text: 'sem id' });
+    delete (noId.data.key as Record<string, unknown>).id;
+    const noJid = upsert({ text: 'sem jid' });
+    delete (noJid.data.key as Record<string, unknown>).remoteJid;
+    const group = evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '120363025246125888@g.us', text: 'grupo' }) as { data: unknown };
+    const payload = { ...a, data: [a.data, noId.data, group.data, 'not a message', noJid.data, b.data] };
+    const result = accepted(await receive(c, payload));
+    expect(result.messages.map((m) => m.text)).toEqual(['um', 'dois']);
+    expect(result.ignored).toBe(4);
+    expect(result.skipped.map((s) => s.path)).toEqual(['data.1', 'data.3', 'data.4']);
+  });
+
+  it('a JID whose digits are not a phone number is skipped', async () => {
+    const result = accepted(await receive(c, evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '123@s.whatsapp.net', text: 'oi' })));
+    expect(result).toMatchObject({ messages: [], ignored: 1, skipped: [{ path: 'data', reason: expect.any(String) }] });
+  });
+});
+
+describe('zapi messages', () => {
+  const c = caseOf('zapi');
+  const phone = '5511955550001';
+  const received = (options: Omit<Parameters<typeof zapiReceived>[0], 'instanceId' | 'phone'> & { phone?: string }) =>
+    zapiReceived({ instanceId: ZAPI_INSTANCE_ID, phone, senderName: 'Maria', ...options }) as Record<string, unknown>;
+  /** A callback whose content is `content` (types the builder does not make). */
+  const withContent = (content: Record<string, unknown>) => {
+    const { text: _text, ...rest } = received({});
+    return { ...rest, ...content };
+  };
+
+  it.each([
+    ['text.message', received({ text: 'oi' }), 'oi'],
+    ['image caption', received({ imageCaption: 'esta peça' }), 'esta peça'],
+    ['video caption', received({ videoCaption: 'veja' }), 'veja'],
+  ])('%s → text', async (_label, payload, text) => {
+    const { messages } = accepted(await receive(c, payload));
+    expect(messages).toEqual([{ channel: 'zapi', messageId: payload.messageId, phone, to: phone, name: 'Maria', kind: 'text', text }]);
+  });
+
+  it.each([
+    ['audio', received({ audio: true })],
+    ['image', received({ image: true })],
+    ['video', received({ video: true })],
+    ['sticker', withContent({ sticker: { stickerUrl: 'https://x.example/s.webp', mimeType: 'image/webp' } })],
+    ['document', withContent({ document: { documentUrl: 'https://x.example/b.pdf', fileName: 'boleto.pdf', mimeType: 'application/pdf' } })],
+    ['location', withContent({ location: { latitude: -23.56, longitude: -46.65 } })],
+  ])('%s without text → unsupported', async (what, payload) => {
+    const { messages } = accepted(await receive(c, payload));
+    expect(messages).toEqual([expect.objectContaining({ messageId: payload.messageId, kind: 'unsupported', what })]);
+  });
+
+  it('the name is senderName, else chatName', async () => {
+    const payload = { ...received({ chatName: 'Maria Chat' }), senderName: undefined };
+    expect(accepted(await receive(c, payload)).messages[0]?.name).toBe('Maria Chat');
+  });
+
+  it.each([
+    ['ReceivedCallBack (as Z-API writes it)', 'ReceivedCallBack'],
+    ['receivedcallback', 'receivedcallback'],
+  ])('type %s is a received message', async (_label, type) => {
+    expect(accepted(await receive(c, received({ type, text: 'oi' }))).messages).toEqual([expect.objectContaining({ kind: 'text', text: 'oi' })]);
+  });
+
+  it.each(['MessageStatusCallback', 'PresenceChatCallback', 'DeliveryCallback', 'DisconnectedCallback'])('type %s is ignored', async (type) => {
+    const payload = type === 'MessageStatusCallback' ? { status: 'READ', ids: ['X'], momment: Date.now(), phone, type, instanceId: ZAPI_INSTANCE_ID } : received({ type });
+    expect(accepted(await receive(c, payload))).toMatchObject({ messages: [], ignored: 1 });
+  });
+
+  it.each([
+    ['a group (isGroup)', received({ isGroup: true, phone: '120363019502650977-group', participantPhone: phone })],
+    ['a group id without isGroup', received({ phone: '120363019502650977-group' })],
+    ['a newsletter', received({ isNewsletter: true })],
+    ['an edit', received({ isEdit: true, text: 'corrigido' })],
+    ['a broadcast', { ...received({}), broadcast: true }],
+    ['a reaction', withContent({ reaction: { value: '👍', referencedMessage: { messageId: 'X' } } })],
+  ])('%s is ignored', async (_label, payload) => {
+    expect(accepted(await receive(c, payload))).toMatchObject({ messages: [], ignored: 1 });
+  });
+
+  it('fromMe is an owner message (with its text, without the business name)', async () => {
+    const payload = received({ fromMe: true, text: 'Oi, aqui é a Ana', status: 'SENT' });
+    expect(accepted(await receive(c, payload)).messages).toEqual([{ channel: 'zapi', messageId: payload.messageId, phone, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Ana' }]);
+  });
+
+  it.each([
+    ['a phone that is not 10–15 digits', received({ phone: '12345' })],
+    ['no messageId', { ...received({}), messageId: undefined }],
+  ])('%s is skipped', async (_label, payload) => {
+    expect(accepted(await receive(c, JSON.parse(JSON.stringify(payload))))).toMatchObject({ messages: [], ignored: 1, skipped: [{ reason: expect.any(String) }] });
+  });
+});
