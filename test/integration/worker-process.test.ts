@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { message, startHarness, type Harness } from '../helpers/harness.js';
 import { spawnService, writeConfigFile, type ServiceProcess } from '../helpers/process.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /**
  * Real worker processes (`npm run start:worker`) against the suite's Redis; the API and the
@@ -68,6 +69,8 @@ describe('worker processes', () => {
     expect(phones.filter((p) => h.brpex.dispatches(p).length !== 1)).toEqual([]);
     // Both processes did part of the work.
     const done = (w: ServiceProcess) => w.lines.filter((l) => l.includes('"outcome":"done"')).length;
+    // The per-attempt lines are written asynchronously, after the outcome is recorded.
+    await waitUntil(() => done(a) + done(b), { what: 'both workers’ done lines', done: (n) => n >= 40 });
     expect(done(a) + done(b)).toBe(40);
     expect(done(a)).toBeGreaterThan(0);
     expect(done(b)).toBeGreaterThan(0);
