@@ -51,23 +51,25 @@ const template = z.string({ error: 'must be a string' }).superRefine((value, ctx
   }
 });
 
+/** A Standard Webhooks secret: `whsec_` and a base64 key the library accepts. */
+const standardWebhooksSecret = secret
+  .refine((value) => value.startsWith('whsec_'), { error: 'must start with whsec_' })
+  .refine(
+    (value) => {
+      try {
+        new Webhook(value);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'must be whsec_ followed by a non-empty base64 key' },
+  );
+
 const authSchema = z
   .strictObject({
     token: secret.optional(),
-    signingSecret: secret
-      .refine((value) => value.startsWith('whsec_'), { error: 'must start with whsec_' })
-      .refine(
-        (value) => {
-          try {
-            new Webhook(value);
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        { error: 'must be whsec_ followed by a non-empty base64 key' },
-      )
-      .optional(),
+    signingSecret: standardWebhooksSecret.optional(),
   })
   .refine((auth) => (auth.token === undefined) !== (auth.signingSecret === undefined), {
     error: 'set exactly one of token or signingSecret',
@@ -167,17 +169,7 @@ const jsonChannel = z.strictObject({
   reply: z
     .strictObject({
       url: httpUrl,
-      signingSecret: secret.refine((value) => value.startsWith('whsec_'), { error: 'must start with whsec_' }).refine(
-        (value) => {
-          try {
-            new Webhook(value);
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        { error: 'must be whsec_ followed by a non-empty base64 key' },
-      ),
+      signingSecret: standardWebhooksSecret,
     })
     .optional(),
   ...common,

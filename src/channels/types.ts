@@ -29,10 +29,8 @@ export interface ChannelMessage {
   externalIds?: HandoffJob['externalIds'];
 }
 
-export interface ValidationIssue {
-  path: string;
-  message: string;
-}
+export type { ValidationIssue } from '../webhook/schema.js';
+import type { ValidationIssue } from '../webhook/schema.js';
 
 export type InboundParse =
   | {

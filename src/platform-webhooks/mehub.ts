@@ -4,7 +4,7 @@ import { BACK_TO_BOT, effectiveState } from '../conversations/state.js';
 import { AppError } from '../errors.js';
 import type { Core } from '../service.js';
 import { secretMatcher } from '../webhook/auth.js';
-import { normalizePhone } from '../webhook/schema.js';
+import { issuesOf, normalizePhone } from '../webhook/schema.js';
 
 /** MeHub redelivers an event until it gets a 2xx: its `webhook_id` is remembered this long. */
 const EVENT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -77,7 +77,7 @@ export function createMehubEventsRouter(core: Core): express.Router {
       }
       const envelope = envelopeSchema.safeParse(body);
       if (!envelope.success) {
-        throw new AppError('invalid_request', 'not a MeHub webhook', 400, { issues: envelope.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+        throw new AppError('invalid_request', 'not a MeHub webhook', 400, { issues: issuesOf(envelope.error) });
       }
       const { event, data, webhook_id: webhookId } = envelope.data;
       const seenKey = keys.platformEvent('mehub', webhookId);

@@ -75,18 +75,18 @@ export interface ValidationIssue {
   message: string;
 }
 
+/** A zod error as the 400 body's `issues` (a missing field says `is required`). */
+export function issuesOf(error: z.ZodError): ValidationIssue[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
+  }));
+}
+
 /** Validates a parsed body; returns the message or the list of issues (path + message). */
 export function parseInbound(body: unknown): { ok: true; message: InboundMessage } | { ok: false; issues: ValidationIssue[] } {
   const parsed = inboundSchema.safeParse(body);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      issues: parsed.error.issues.map((issue) => ({
-        path: issue.path.map(String).join('.'),
-        message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
-      })),
-    };
-  }
+  if (!parsed.success) return { ok: false, issues: issuesOf(parsed.error) };
   const { messageId, contact, text, externalIds } = parsed.data;
   const ids: InboundMessage['externalIds'] = {};
   if (externalIds?.mehubChatToken) ids.mehubChatToken = externalIds.mehubChatToken;

@@ -29,6 +29,7 @@ import {
 } from '../../src/sandbox/whatsapp.js';
 import { deliverZapiWebhook, zapiReceived } from '../../src/sandbox/zapi.js';
 import { signedHeaders } from '../helpers/sign.js';
+import { BOT_ID, WA_APP_SECRET, WA_VERIFY_TOKEN, EVO_TOKEN, ZAPI_TOKEN, ZAPI_INSTANCE_ID } from '../helpers/harness.js';
 
 /*
  * One contract for every channel kind's inbound adapter: the same credential and message
@@ -36,19 +37,13 @@ import { signedHeaders } from '../helpers/sign.js';
  * the wire, received by a real HTTP listener. Kind-specific message types follow.
  */
 
-const BOT_ID = '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
 const HANDOFF = { provider: 'superagentes', assigneeIds: ['member-1'] };
 const JSON_TOKEN = 'site-webhook-token-0123456789';
 const JSON_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OTHER_SECRET = 'whsec_b3RoZXItc2lnbmluZy1zZWNyZXQtMDEyMzQ1Njc4OQ==';
 const WA_NUMBER = '106540352242922';
 const WA_OTHER_NUMBER = '200000000000002';
-const WA_APP_SECRET = 'wa-app-secret-abcdef';
-const WA_VERIFY_TOKEN = 'wa-verify-token';
-const EVO_TOKEN = 'evo-webhook-token-123';
 const EVO_INSTANCE = 'loja';
-const ZAPI_TOKEN = 'zapi-webhook-token-789';
-const ZAPI_INSTANCE_ID = '3C2A1B0F9E8D7C6B5A4F3E2D1C0B9A8F';
 
 const whatsappChannel = (phoneNumberId: string) => ({
   kind: 'whatsapp-cloud',

@@ -16,6 +16,7 @@ import { EvolutionEmulator } from '../../src/sandbox/evolution.js';
 import { metaError, WhatsappEmulator } from '../../src/sandbox/whatsapp.js';
 import { ZapiEmulator } from '../../src/sandbox/zapi.js';
 import { codePointLength } from '../../src/text.js';
+import { BOT_ID, ZAPI_INSTANCE_ID, REPLY_SECRET, EVO_API_KEY, ZAPI_INSTANCE_TOKEN, ZAPI_CLIENT_TOKEN } from '../helpers/harness.js';
 
 /*
  * One contract for every channel's sender: the same cases (success, 5xx then success, 429
@@ -26,15 +27,9 @@ import { codePointLength } from '../../src/text.js';
 /** The delivery timeout of the timeout cases; every other case has a generous one, so a loaded machine cannot fail them. */
 const SHORT_TIMEOUT_MS = 200;
 const TIMEOUT_MS = 10_000;
-const BOT_ID = '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
 const HANDOFF = { provider: 'superagentes', assigneeIds: ['member-1'] };
 const WA_NUMBER = '106540352242922';
 const WA_TOKEN = 'wa-access-token-0123456789';
-const REPLY_SECRET = 'whsec_cmVwbHktc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg5MA==';
-const EVO_API_KEY = 'evo-api-key-456';
-const ZAPI_INSTANCE_ID = '3C2A1B0F9E8D7C6B5A4F3E2D1C0B9A8F';
-const ZAPI_INSTANCE_TOKEN = 'zapi-instance-token';
-const ZAPI_CLIENT_TOKEN = 'zapi-client-token-abc';
 
 /** A `json` channel's `reply.url`: records every request's raw bytes and headers, answers what it is told. */
 class CallbackReceiver {

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import type { ChannelConfig } from '../../config.js';
 import { constantTimeEqual, secretMatcher } from '../../webhook/auth.js';
-import { normalizePhone } from '../../webhook/schema.js';
+import { issuesOf, normalizePhone } from '../../webhook/schema.js';
 import type { ChannelAdapter, ChannelMessage, InboundParse } from '../types.js';
 
 type WhatsappChannel = Extract<ChannelConfig, { kind: 'whatsapp-cloud' }>;
@@ -74,15 +74,7 @@ export function createWhatsappAdapter(name: string, channel: WhatsappChannel, nu
 
   function parse(body: unknown): InboundParse {
     const parsed = envelopeSchema.safeParse(body);
-    if (!parsed.success) {
-      return {
-        ok: false,
-        issues: parsed.error.issues.map((issue) => ({
-          path: issue.path.map(String).join('.'),
-          message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
-        })),
-      };
-    }
+    if (!parsed.success) return { ok: false, issues: issuesOf(parsed.error) };
     const messages: ChannelMessage[] = [];
     let ignored = 0;
     const skipped: { path: string; reason: string }[] = [];

@@ -28,6 +28,7 @@
 --- @include "holds-lock"
 --- @include "leave-queue"
 --- @include "hset-map"
+--- @include "queue-deliveries"
 local spec = cjson.decode(ARGV[1])
 local record = spec.record
 
@@ -71,14 +72,7 @@ if inbox and inbox.count > 0 then
   redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
 end
 
-if spec.deliveries then
-  for i, delivery in ipairs(spec.deliveries) do
-    hsetMap(KEYS[7 + i], delivery.fields)
-    redis.call('PEXPIRE', KEYS[7 + i], delivery.ttlMs)
-    redis.call('RPUSH', KEYS[6], delivery.id)
-  end
-  if #spec.deliveries > 0 then redis.call('PEXPIRE', KEYS[6], spec.outboxTtlMs) end
-end
+queueDeliveries(KEYS[6], 7, spec.deliveries, spec.outboxTtlMs)
 
 if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
 return {'ok'}

@@ -14,6 +14,7 @@
   Returns -1 (already ended) | 0 (ended; the conversation had moved on) | 1 (ended, conversation updated)
 ]]
 --- @include "hset-map"
+--- @include "queue-deliveries"
 local spec = cjson.decode(ARGV[1])
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return -1 end
 redis.call('HSET', KEYS[1], 'state', spec.outcome)
@@ -23,12 +24,5 @@ redis.call('PEXPIRE', KEYS[1], spec.recordTtlMs)
 local conversation = redis.call('HMGET', KEYS[2], 'state', 'handoffId')
 if conversation[2] ~= spec.id or conversation[1] ~= 'handoff_pending' then return 0 end
 redis.call('HSET', KEYS[2], 'state', spec.conversationState, 'updatedAt', spec.updatedAt)
-if spec.deliveries then
-  for i, delivery in ipairs(spec.deliveries) do
-    hsetMap(KEYS[3 + i], delivery.fields)
-    redis.call('PEXPIRE', KEYS[3 + i], delivery.ttlMs)
-    redis.call('RPUSH', KEYS[3], delivery.id)
-  end
-  if #spec.deliveries > 0 then redis.call('PEXPIRE', KEYS[3], spec.outboxTtlMs) end
-end
+queueDeliveries(KEYS[3], 3, spec.deliveries, spec.outboxTtlMs)
 return 1
