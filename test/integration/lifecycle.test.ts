@@ -79,6 +79,25 @@ describe('start-up errors', () => {
     expect(service.lines[0]).toContain('ECONNREFUSED');
     expect(service.lines[0]).toContain('start Redis');
   }, 20_000);
+
+  it('a cluster, or sentinels, that do not answer within 10 s exit 1 with one line naming the variable, password hidden', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const cluster = spawnService({ env: { HANDOFF_CONFIG: configPath, REDIS_CLUSTER_NODES: `127.0.0.1:${a},127.0.0.1:${b}`, REDIS_PASSWORD: 'cl-s3cr3t' } });
+    const sentinel = spawnService({ env: { HANDOFF_CONFIG: configPath, REDIS_SENTINELS: `127.0.0.1:${a}`, REDIS_SENTINEL_NAME: 'main', REDIS_PASSWORD: 'sn-s3cr3t' } });
+    expect(await Promise.all([cluster.exited, sentinel.exited])).toEqual([1, 1]);
+    expect(cluster.lines).toHaveLength(1);
+    expect(cluster.lines[0]).toMatch(new RegExp(`^Redis at REDIS_CLUSTER_NODES=127\\.0\\.0\\.1:${a},127\\.0\\.0\\.1:${b} did not answer within 10 s`));
+    expect(cluster.lines[0]).toContain('redis-cli --cluster check');
+    expect(sentinel.lines).toHaveLength(1);
+    expect(sentinel.lines[0]).toMatch(new RegExp(`^Redis at REDIS_SENTINELS=127\\.0\\.0\\.1:${a} \\(master main\\) did not answer within 10 s`));
+    expect([...cluster.lines, ...sentinel.lines].join('\n')).not.toMatch(/s3cr3t/);
+  }, 25_000);
+
+  it('a bad REDIS_CLUSTER_NODES is a configuration error naming it', async () => {
+    const service = spawnService({ env: { HANDOFF_CONFIG: configPath, REDIS_CLUSTER_NODES: 'not-a-node' } });
+    expect(await service.exited).toBe(1);
+    expect(service.lines.join('\n')).toContain('REDIS_CLUSTER_NODES: "not-a-node" is not host:port');
+  });
 });
 
 describe('graceful shutdown', () => {
