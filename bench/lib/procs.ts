@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { deletePrefix as deleteKeys, hasRedisServer, redisAnswers, startRedisServer } from '../../scripts/lib/local-redis.js';
+import { hasRedisCli, startRedisCluster, type HostPort } from '../../scripts/lib/redis-topology.js';
 
 export { freePort } from '../../scripts/lib/local-redis.js';
 
@@ -16,6 +17,11 @@ export async function cleanupAll(): Promise<void> {
   for (const step of cleanups.splice(0).reverse()) await Promise.resolve(step()).catch(() => undefined);
 }
 process.on('SIGINT', () => void cleanupAll().then(() => process.exit(130)));
+
+/** Runs `step` in {@link cleanupAll} (in reverse order of registration). */
+export function onCleanup(step: () => void | Promise<void>): void {
+  cleanups.push(step);
+}
 
 /** REDIS_URL when it answers, else a throwaway redis-server (like the tests). */
 export async function benchRedis(): Promise<string> {
@@ -107,9 +113,47 @@ export function writeConfig(document: unknown): string {
   return path;
 }
 
-/** Deletes every key under `prefix:` (the benchmark's own). */
-export async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  await deleteKeys(redis, prefix);
-  redis.disconnect();
+/** Where the service's Redis is: one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). */
+export type BenchRedis = { kind: 'single'; url: string } | { kind: 'cluster'; nodes: HostPort[]; nodesEnv: string };
+
+/** The service's environment for that Redis (SPEC §10). */
+export function redisEnv(target: BenchRedis): Record<string, string> {
+  return target.kind === 'cluster' ? { REDIS_CLUSTER_NODES: target.nodesEnv } : { REDIS_URL: target.url };
+}
+
+/** A client of every master (one for a single server), connected; disconnect with `.disconnect()`. */
+export async function connectMasters(target: BenchRedis): Promise<{ masters: Redis[]; disconnect(): void; client: Redis | Cluster }> {
+  if (target.kind === 'single') {
+    const redis = new Redis(target.url);
+    return { masters: [redis], client: redis, disconnect: () => redis.disconnect() };
+  }
+  const cluster = new Cluster(target.nodes, { scaleReads: 'master' });
+  await new Promise<void>((resolve, reject) => {
+    cluster.once('ready', resolve);
+    cluster.once('error', reject);
+  });
+  return { masters: cluster.nodes('master'), client: cluster, disconnect: () => cluster.disconnect() };
+}
+
+let cluster: Promise<BenchRedis> | undefined;
+/** A local 3-master Redis Cluster (started once, on first use; stopped by {@link cleanupAll}). */
+export function benchCluster(): Promise<BenchRedis> {
+  cluster ??= (async () => {
+    if (!hasRedisServer() || !hasRedisCli()) throw new Error('a Redis Cluster needs redis-server and redis-cli on the PATH');
+    const started = await startRedisCluster({ masters: 3 });
+    cleanups.push(() => started.destroy());
+    return { kind: 'cluster', nodes: started.nodes, nodesEnv: started.nodesEnv } as const;
+  })();
+  return cluster;
+}
+
+/** Deletes every key under `prefix:` (the benchmark's own), on one server or every master of a cluster. */
+export async function deletePrefix(target: string | BenchRedis, prefix: string): Promise<void> {
+  const where: BenchRedis = typeof target === 'string' ? { kind: 'single', url: target } : target;
+  const { client, disconnect } = await connectMasters(where);
+  try {
+    await deleteKeys(client, prefix);
+  } finally {
+    disconnect();
+  }
 }

@@ -1,9 +1,9 @@
 /**
  * Saturating load, in a process of its own: autocannon with a fresh body per request.
- * argv[2]: JSON {url, path, kind, token?, phones?, connections, durationSec}. Prints one JSON line.
+ * argv[2]: JSON {url, path, kind, token?, secret?, account?, phones?, customerBase?, connections, durationSec}. Prints one JSON line.
  */
 import autocannon from 'autocannon';
-import { headersFor, makeBody, type LoadTarget } from './bodies.js';
+import { makeRequest, type LoadTarget } from './bodies.js';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as LoadTarget & { connections: number; durationSec: number };
 const result = await autocannon({
@@ -15,8 +15,12 @@ const result = await autocannon({
     {
       method: 'POST',
       path: options.path,
-      headers: headersFor(options),
-      setupRequest: (request) => ({ ...request, body: makeBody(options) }),
+      headers: { 'content-type': 'application/json' },
+      // A fresh message each request; a signed kind's signature covers exactly its bytes.
+      setupRequest: (request) => {
+        const next = makeRequest(options);
+        return { ...request, body: next.body, headers: { ...request.headers, ...next.headers } };
+      },
     },
   ],
 });

@@ -1,7 +1,7 @@
 import { DELIVERY_RECORD_TTL_MS } from '../conversations/store.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
-import { MAX_VARIADIC_KEYS, scriptsFor } from '../redis/scripts.js';
+import { MAX_ECHO_IDS, scriptsFor } from '../redis/scripts.js';
 import type { ConversationRef } from '../records/index-store.js';
 import { fieldMap } from '../conversations/state.js';
 import { createDeliveryRecords, deliveryFromHash, type StoredDelivery } from './records.js';
@@ -48,8 +48,10 @@ export function createOutbox(redis: RedisClient, keys: Keys) {
      * in-flight mark, and files the record in the admin index.
      */
     async end(ref: ConversationRef, id: string, outcome: 'sent' | 'failed' | 'retry', fields: Record<string, string>, sentIds: readonly string[]): Promise<void> {
-      // A reply is split in at most a few parts, each with one or two ids: well under the script's key limit.
-      const echoKeys = [...new Set(sentIds)].slice(0, MAX_VARIADIC_KEYS - 3).map((sentId) => keys.echo(ref.channel, ref.phone, sentId));
+      // A reply is split in a few parts, each with one or two ids; past MAX_ECHO_IDS (a very
+      // long reply) the last parts' echoes would be taken for a person on the phone, so the
+      // newest ids are kept.
+      const echoKeys = [...new Set(sentIds)].slice(-MAX_ECHO_IDS).map((sentId) => keys.echo(ref.channel, ref.phone, sentId));
       const now = Date.now();
       const spec = {
         id,

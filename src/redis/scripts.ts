@@ -29,6 +29,7 @@ export type ScriptName =
   | 'poll';
 
 interface ScriptSource {
+  name: string;
   lua: string;
   /** Declared number of keys, checked at every call; undefined = variadic. */
   keys: number | undefined;
@@ -56,7 +57,7 @@ function loadSources(): Map<string, ScriptSource> {
     const name = match[1] as string;
     if (loaded.has(name)) throw new Error(`two scripts named ${name}`);
     const command = `ho${name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase())}`;
-    loaded.set(name, { lua: expandIncludes(readFileSync(`${DIR}${file}`, 'utf8'), file), keys: match[2] ? Number(match[2]) : undefined, command });
+    loaded.set(name, { name, lua: expandIncludes(readFileSync(`${DIR}${file}`, 'utf8'), file), keys: match[2] ? Number(match[2]) : undefined, command });
   }
   sources = loaded;
   return loaded;
@@ -65,11 +66,24 @@ function loadSources(): Map<string, ScriptSource> {
 type Callable = Record<string, (...args: (string | number)[]) => Promise<unknown>>;
 const defined = new WeakSet<object>();
 /**
- * A variadic script is defined once per key count up to this (ioredis needs a command's key
- * count to route it by KEYS[1], and an auto-pipeline only knows the commands defined before it
- * was created, so they are all defined up front).
+ * The key counts each variadic script is called with, defined once per count up front:
+ * ioredis needs a command's key count to route it by KEYS[1], and an auto-pipeline only knows
+ * the commands defined before it was created. Kept tight, because ioredis copies every script
+ * of a connection into each pipeline it builds (a flush of auto-pipelining included): 106
+ * scripts made that copy ~125 µs per flush (bench P8's profile).
  */
-export const MAX_VARIADIC_KEYS = 24;
+export const VARIADIC_KEYS: Readonly<Record<string, readonly [number, number]>> = {
+  // conversation, lock ×2, message, inbox, outbox, handoff + up to 4 deliveries
+  'commit-turn': [7, 11],
+  // record, conversation, outbox + up to 2 deliveries
+  'handoff-finish': [3, 5],
+  // outbox, record, marker + up to 8 echo ids
+  'delivery-end': [3, 11],
+  // the states of one record kind
+  'index-move': [3, 3],
+};
+/** The most echo ids one delivery remembers (a split text of a few parts, one or two ids each). */
+export const MAX_ECHO_IDS = 8;
 
 const commandName = (source: ScriptSource, keys: number) => (source.keys !== undefined ? source.command : `${source.command}K${keys}`);
 
@@ -81,7 +95,9 @@ export function scriptsFor(redis: RedisClient): RunScript {
   const all = loadSources();
   if (!defined.has(redis)) {
     for (const source of all.values()) {
-      const counts = source.keys !== undefined ? [source.keys] : Array.from({ length: MAX_VARIADIC_KEYS }, (_, i) => i + 1);
+      const range = VARIADIC_KEYS[source.name];
+      if (source.keys === undefined && !range) throw new Error(`variadic script ${source.name} has no key range in VARIADIC_KEYS`);
+      const counts = source.keys !== undefined ? [source.keys] : Array.from({ length: (range as [number, number])[1] - (range as [number, number])[0] + 1 }, (_, i) => (range as [number, number])[0] + i);
       for (const count of counts) redis.defineCommand(commandName(source, count), { lua: source.lua, numberOfKeys: count });
     }
     defined.add(redis);
@@ -91,7 +107,10 @@ export function scriptsFor(redis: RedisClient): RunScript {
     const source = all.get(name);
     if (!source) throw new Error(`no script named ${name}`);
     if (source.keys !== undefined && keys.length !== source.keys) throw new Error(`script ${name} takes ${source.keys} keys, got ${keys.length}`);
-    if (keys.length > MAX_VARIADIC_KEYS) throw new Error(`script ${name} called with ${keys.length} keys (at most ${MAX_VARIADIC_KEYS})`);
+    const range = VARIADIC_KEYS[name];
+    if (source.keys === undefined && range && (keys.length < range[0] || keys.length > range[1])) {
+      throw new Error(`script ${name} called with ${keys.length} keys (${range[0]} to ${range[1]})`);
+    }
     // Defined with its number of keys, so ioredis sees the keys as keys and routes the call by
     // KEYS[1]'s slot; the same Lua (one SHA) whatever the count.
     const command = commandName(source, keys.length);
