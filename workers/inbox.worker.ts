@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ChannelKit } from '../src/channels/types.js';
@@ -8,13 +8,11 @@ import { effectiveState, isWithHuman, type Conversation } from '../src/conversat
 import type { ConversationLock, ConversationStore, InboxEntry } from '../src/conversations/store.js';
 import { newDelivery } from '../src/delivery/records.js';
 import type { Lanes } from '../src/inbox/lanes.js';
-import { QUEUES, type Keys } from '../src/keys.js';
+import type { Keys } from '../src/keys.js';
 import type { ReleaseObserver } from '../src/observability/observers.js';
-import { throttledErrorLog } from '../src/observability/throttle.js';
 import { keepLockAlive } from '../src/pipeline/process-message.js';
 import type { Turn, TurnMessage } from '../src/pipeline/turn.js';
-import { createBullConnection } from '../src/redis/connection.js';
-import { closeWorker } from './handoff.worker.js';
+import { startLaneWorker } from './lane-worker.js';
 
 export const laneJobSchema = z.strictObject({ channel: z.string().regex(/^[a-z0-9-]{1,64}$/), phone: z.string().regex(/^\d{10,15}$/) });
 
@@ -169,26 +167,7 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
     }
   }
 
-  const connection = createBullConnection(config.redisTarget, 'worker');
-  const worker = new Worker(QUEUES.inbox, drain, {
-    connection,
-    prefix: deps.keys.bullPrefix(QUEUES.inbox),
-    concurrency: config.worker.channelConcurrency,
-    lockDuration: config.worker.lockDurationMs,
-    stalledInterval: config.worker.stalledIntervalMs,
-    // Each run drains what is there; a job that stalls (its worker died) is simply run again.
-    maxStalledCount: 10,
-  });
-  worker.on('error', throttledErrorLog(logger, 'inbox worker error'));
-  worker.on('failed', (job, error) => logger.warn({ err: error, jobId: job?.id, data: job?.data }, 'inbox drain failed; retried with back-off'));
-
-  return {
-    worker,
-    async close(graceMs = config.worker.shutdownGraceMs): Promise<void> {
-      await closeWorker(worker, graceMs, logger, 'inbox');
-      await connection.quit().catch(() => connection.disconnect());
-    },
-  };
+  return startLaneWorker('inbox', drain, deps);
 }
 
 export type InboxWorker = ReturnType<typeof createInboxWorker>;

@@ -1,16 +1,15 @@
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ChannelKit } from '../src/channels/types.js';
 import type { Config } from '../src/config.js';
 import { createOutbox } from '../src/delivery/outbox.js';
 import { isUpstreamError } from '../src/errors.js';
 import { retryDelayMs } from '../src/handoff/retry.js';
-import { QUEUES, type Keys } from '../src/keys.js';
+import type { Keys } from '../src/keys.js';
 import type { DeliveryObserver } from '../src/observability/observers.js';
-import { throttledErrorLog } from '../src/observability/throttle.js';
-import { createBullConnection, type RedisClient } from '../src/redis/connection.js';
+import type { RedisClient } from '../src/redis/connection.js';
 import { isRedisError } from '../src/redis/errors.js';
-import { closeWorker } from './handoff.worker.js';
+import { startLaneWorker } from './lane-worker.js';
 import { laneJobSchema } from './inbox.worker.js';
 
 export interface OutboxWorkerDeps {
@@ -82,25 +81,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     }
   }
 
-  const connection = createBullConnection(config.redisTarget, 'worker');
-  const worker = new Worker(QUEUES.outbox, drain, {
-    connection,
-    prefix: deps.keys.bullPrefix(QUEUES.outbox),
-    concurrency: config.worker.channelConcurrency,
-    lockDuration: config.worker.lockDurationMs,
-    stalledInterval: config.worker.stalledIntervalMs,
-    maxStalledCount: 10,
-  });
-  worker.on('error', throttledErrorLog(logger, 'outbox worker error'));
-  worker.on('failed', (job, error) => logger.warn({ err: error, jobId: job?.id, data: job?.data }, 'outbox drain failed; retried with back-off'));
-
-  return {
-    worker,
-    async close(graceMs = config.worker.shutdownGraceMs): Promise<void> {
-      await closeWorker(worker, graceMs, logger, 'outbox');
-      await connection.quit().catch(() => connection.disconnect());
-    },
-  };
+  return startLaneWorker('outbox', drain, deps);
 }
 
 export type OutboxWorker = ReturnType<typeof createOutboxWorker>;
