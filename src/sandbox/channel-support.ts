@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Emulator, type Route } from './emulator.js';
 
 /** What a webhook the emulator POSTed got back (`status`), or why it got nothing (`error`). */
 export interface WebhookResult {
@@ -117,3 +118,94 @@ export function upperHex(bytes: number): string {
 }
 
 export const unixSeconds = (date = new Date()): number => Math.floor(date.getTime() / 1000);
+
+/**
+ * The shared half of the channel emulators (WhatsApp Graph, Evolution, Z-API): the log of
+ * accepted sends and of the webhooks the emulator posted, with event-driven waits.
+ */
+export abstract class ChannelEmulator<TSent> extends Emulator {
+  protected readonly sends: RecordLog<TSent>;
+  protected readonly webhooks: RecordLog<WebhookResult>;
+
+  constructor(name: string, routes: Route[], authorize: ConstructorParameters<typeof Emulator>[2]) {
+    super(name, routes, authorize);
+    this.sends = new RecordLog<TSent>(`${name} sends`);
+    this.webhooks = new RecordLog<WebhookResult>(`${name} webhooks`);
+  }
+
+  /** Accepted messages, oldest first (copies). */
+  sent(): TSent[] {
+    return this.sends.list();
+  }
+
+  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
+  waitForSent(count = 1, predicate?: (sent: TSent) => boolean, timeoutMs?: number): Promise<TSent[]> {
+    return this.sends.waitFor(count, predicate, timeoutMs);
+  }
+
+  /** Also forgets sends and webhook outcomes. */
+  override reset(): void {
+    super.reset();
+    this.sends.clear();
+    this.webhooks.clear();
+  }
+}
+
+/**
+ * A channel that posts the business's own messages back to its webhook as `fromMe`
+ * (Evolution, Z-API): each send is echoed after its answer, before it (the race the product
+ * must survive), or not at all; {@link phoneSend}-style messages are recorded alongside.
+ */
+export abstract class EchoingEmulator<TSent> extends ChannelEmulator<TSent> {
+  echo: EchoMode;
+  webhookUrl: string | undefined;
+
+  constructor(
+    name: string,
+    routes: Route[],
+    authorize: ConstructorParameters<typeof Emulator>[2],
+    private readonly echoDefaults: { echo?: EchoMode; webhookUrl?: string; webhookHeaders?: Record<string, string> },
+  ) {
+    super(name, routes, authorize);
+    this.echo = echoDefaults.echo ?? 'after';
+    this.webhookUrl = echoDefaults.webhookUrl;
+  }
+
+  /** Outcomes of the echoes and phone messages posted so far. */
+  echoes(): WebhookResult[] {
+    return this.webhooks.list();
+  }
+
+  waitForEchoes(count = 1, predicate?: (echo: WebhookResult) => boolean, timeoutMs?: number): Promise<WebhookResult[]> {
+    return this.webhooks.waitFor(count, predicate, timeoutMs);
+  }
+
+  /** Also restores `echo` and `webhookUrl`. */
+  override reset(): void {
+    super.reset();
+    this.echo = this.echoDefaults.echo ?? 'after';
+    this.webhookUrl = this.echoDefaults.webhookUrl;
+  }
+
+  protected requireWebhook(): string {
+    if (!this.webhookUrl) throw new Error(`${this.name} emulator: no webhookUrl configured`);
+    return this.webhookUrl;
+  }
+
+  /** Posts the echo of send `id` as the echo mode says: awaited ('before'), after the answer, or not. */
+  protected async echoSend(id: string, raw: () => string): Promise<void> {
+    const url = this.webhookUrl;
+    if (!url || this.echo === 'off') return;
+    const post = () => postAndRecord(this.webhooks, { kind: 'echo', id, url }, raw(), this.echoDefaults.webhookHeaders);
+    if (this.echo === 'before') await post();
+    else setImmediate(() => void post());
+  }
+
+  /** Posts a `fromMe` message no send returned (a person on the phone), once answered. */
+  protected async postPhoneMessage(id: string, raw: string): Promise<void> {
+    await postAndRecord(this.webhooks, { kind: 'phone', id, url: this.requireWebhook() }, raw, this.echoDefaults.webhookHeaders);
+  }
+}
+
+/** When a channel emulator posts a send's `fromMe` echo. */
+export type EchoMode = 'after' | 'before' | 'off';

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { postAndRecord, postRaw, RecordLog, unixSeconds, upperHex, type PostAnswer, type WebhookResult } from './channel-support.js';
-import { Emulator, type RouteResult } from './emulator.js';
+import { EchoingEmulator, postRaw, unixSeconds, upperHex, type EchoMode, type PostAnswer } from './channel-support.js';
+import type { RouteResult } from './emulator.js';
 
 /** When the echo `messages.upsert` of a sent message reaches the product, relative to the send call's answer. */
-export type EchoMode = 'after' | 'before' | 'off';
+export type { EchoMode } from './channel-support.js';
 
 /** One message the emulator accepted. */
 export interface EvolutionSent {
@@ -157,11 +157,7 @@ const badRequest = (messages: string[]): RouteResult => ({
  * 201 with the sent message. Like the real one, each send is echoed to the instance's webhook
  * as a `fromMe` `messages.upsert` with the same id — after the answer, before it, or not at all.
  */
-export class EvolutionEmulator extends Emulator {
-  echo: EchoMode;
-  webhookUrl: string | undefined;
-  private readonly sends = new RecordLog<EvolutionSent>('evolution sends');
-  private readonly webhooks = new RecordLog<WebhookResult>('evolution webhooks');
+export class EvolutionEmulator extends EchoingEmulator<EvolutionSent> {
   private readonly instanceIds: Map<string, string>;
   private readonly options: EvolutionEmulatorOptions;
 
@@ -180,30 +176,10 @@ export class EvolutionEmulator extends Emulator {
         options.apiKey === undefined || headers.apikey === options.apiKey
           ? null
           : { status: 401, body: { status: 401, error: 'Unauthorized', response: { message: 'Unauthorized' } } },
+      options,
     );
     this.options = options;
-    this.echo = options.echo ?? 'after';
-    this.webhookUrl = options.webhookUrl;
     this.instanceIds = new Map((options.instances ?? ['loja']).map((name) => [name, randomUUID()]));
-  }
-
-  /** Accepted messages, oldest first (copies). */
-  sent(): EvolutionSent[] {
-    return this.sends.list();
-  }
-
-  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
-  waitForSent(count = 1, predicate?: (sent: EvolutionSent) => boolean, timeoutMs?: number): Promise<EvolutionSent[]> {
-    return this.sends.waitFor(count, predicate, timeoutMs);
-  }
-
-  /** Outcomes of the echoes and {@link phoneSend} webhooks posted so far. */
-  echoes(): WebhookResult[] {
-    return this.webhooks.list();
-  }
-
-  waitForEchoes(count = 1, predicate?: (echo: WebhookResult) => boolean, timeoutMs?: number): Promise<WebhookResult[]> {
-    return this.webhooks.waitFor(count, predicate, timeoutMs);
   }
 
   /**
@@ -211,20 +187,10 @@ export class EvolutionEmulator extends Emulator {
    * with a fresh id that no sendText returned, once it was answered; returns the id.
    */
   async phoneSend(number: string, text: string, instance = this.firstInstance()): Promise<string> {
-    const url = this.requireWebhook();
     const id = phoneMessageId();
     const remoteJid = number.includes('@') ? number : `${number}@s.whatsapp.net`;
-    await postAndRecord(this.webhooks, { kind: 'phone', id, url }, JSON.stringify(this.upsert(instance, remoteJid, id, text, 'android')), this.options.webhookHeaders);
+    await this.postPhoneMessage(id, JSON.stringify(this.upsert(instance, remoteJid, id, text, 'android')));
     return id;
-  }
-
-  /** Also forgets sends and webhook outcomes, and restores `echo` and `webhookUrl`. */
-  override reset(): void {
-    super.reset();
-    this.sends.clear();
-    this.webhooks.clear();
-    this.echo = this.options.echo ?? 'after';
-    this.webhookUrl = this.options.webhookUrl;
   }
 
   override state(): unknown {
@@ -235,11 +201,6 @@ export class EvolutionEmulator extends Emulator {
     const first = this.instanceIds.keys().next();
     if (first.done) throw new Error('evolution emulator: no instance configured');
     return first.value;
-  }
-
-  private requireWebhook(): string {
-    if (!this.webhookUrl) throw new Error('evolution emulator: no webhookUrl configured');
-    return this.webhookUrl;
   }
 
   private upsert(instance: string, remoteJid: string, id: string, text: string, source: string): unknown {
@@ -282,13 +243,7 @@ export class EvolutionEmulator extends Emulator {
     const messageTimestamp = unixSeconds();
     this.sends.push({ id, instance, number, remoteJid, text, at: Date.now() });
 
-    const url = this.webhookUrl;
-    if (url && this.echo !== 'off') {
-      const raw = JSON.stringify(this.upsert(instance, remoteJid, id, text, 'unknown'));
-      const post = () => postAndRecord(this.webhooks, { kind: 'echo', id, url }, raw, this.options.webhookHeaders);
-      if (this.echo === 'before') await post();
-      else setImmediate(() => void post());
-    }
+    await this.echoSend(id, () => JSON.stringify(this.upsert(instance, remoteJid, id, text, 'unknown')));
     return {
       status: 201,
       body: {

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { codePointLength } from '../text.js';
-import { postAndRecord, postRaw, RecordLog, unixSeconds, type PostAnswer, type WebhookResult } from './channel-support.js';
-import { Emulator, type Fault, type RouteResult } from './emulator.js';
+import { ChannelEmulator, postAndRecord, postRaw, unixSeconds, type PostAnswer, type WebhookResult } from './channel-support.js';
+import type { Fault, RouteResult } from './emulator.js';
 
 /** One message the emulator accepted. */
 export interface WhatsappSent {
@@ -244,10 +244,8 @@ function invalid(details: string): RouteResult {
  * messages only: Bearer token, Meta's validation and error bodies (inject others with
  * {@link metaError}), optional signed `sent` status webhooks.
  */
-export class WhatsappEmulator extends Emulator {
+export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
   statusWebhooks: boolean;
-  private readonly sends = new RecordLog<WhatsappSent>('whatsapp sends');
-  private readonly webhooks = new RecordLog<WebhookResult>('whatsapp status webhooks');
   private readonly options: WhatsappEmulatorOptions;
 
   constructor(options: WhatsappEmulatorOptions = {}) {
@@ -270,16 +268,6 @@ export class WhatsappEmulator extends Emulator {
     this.statusWebhooks = options.statusWebhooks ?? false;
   }
 
-  /** Accepted messages, oldest first (copies). */
-  sent(): WhatsappSent[] {
-    return this.sends.list();
-  }
-
-  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
-  waitForSent(count = 1, predicate?: (sent: WhatsappSent) => boolean, timeoutMs?: number): Promise<WhatsappSent[]> {
-    return this.sends.waitFor(count, predicate, timeoutMs);
-  }
-
   /** Outcomes of the status webhooks posted so far. */
   statusDeliveries(): WebhookResult[] {
     return this.webhooks.list();
@@ -292,8 +280,6 @@ export class WhatsappEmulator extends Emulator {
   /** Also forgets sends and webhook outcomes, and restores `statusWebhooks`. */
   override reset(): void {
     super.reset();
-    this.sends.clear();
-    this.webhooks.clear();
     this.statusWebhooks = this.options.statusWebhooks ?? false;
   }
 

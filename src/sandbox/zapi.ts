@@ -1,8 +1,7 @@
-import { postAndRecord, postRaw, RecordLog, upperHex, type PostAnswer, type WebhookResult } from './channel-support.js';
-import { Emulator, type RouteResult } from './emulator.js';
-import type { EchoMode } from './evolution.js';
+import { EchoingEmulator, postRaw, upperHex, type EchoMode, type PostAnswer } from './channel-support.js';
+import type { RouteResult } from './emulator.js';
 
-export type { EchoMode } from './evolution.js';
+export type { EchoMode } from './channel-support.js';
 
 /** One message the emulator accepted. */
 export interface ZapiSent {
@@ -122,11 +121,7 @@ export function deliverZapiWebhook(url: string, payload: unknown): Promise<PostA
  * `update-webhook-received-delivery`, Z-API also posts the product's own sends back as
  * `fromMe` received callbacks with the same `messageId` — after the answer, before it, or not.
  */
-export class ZapiEmulator extends Emulator {
-  echo: EchoMode;
-  webhookUrl: string | undefined;
-  private readonly sends = new RecordLog<ZapiSent>('zapi sends');
-  private readonly webhooks = new RecordLog<WebhookResult>('zapi webhooks');
+export class ZapiEmulator extends EchoingEmulator<ZapiSent> {
   private readonly options: ZapiEmulatorOptions;
 
   constructor(options: ZapiEmulatorOptions = {}) {
@@ -145,29 +140,9 @@ export class ZapiEmulator extends Emulator {
         options.clientToken === undefined || headers['client-token'] === options.clientToken
           ? null
           : { status: 401, body: { error: 'Client-Token not allowed' } },
+      options,
     );
     this.options = options;
-    this.echo = options.echo ?? 'after';
-    this.webhookUrl = options.webhookUrl;
-  }
-
-  /** Accepted messages, oldest first (copies). */
-  sent(): ZapiSent[] {
-    return this.sends.list();
-  }
-
-  /** Resolves with the matching sends once `count` of them were accepted; rejects after `timeoutMs`. */
-  waitForSent(count = 1, predicate?: (sent: ZapiSent) => boolean, timeoutMs?: number): Promise<ZapiSent[]> {
-    return this.sends.waitFor(count, predicate, timeoutMs);
-  }
-
-  /** Outcomes of the echoes and {@link phoneSend} webhooks posted so far. */
-  echoes(): WebhookResult[] {
-    return this.webhooks.list();
-  }
-
-  waitForEchoes(count = 1, predicate?: (echo: WebhookResult) => boolean, timeoutMs?: number): Promise<WebhookResult[]> {
-    return this.webhooks.waitFor(count, predicate, timeoutMs);
   }
 
   /**
@@ -175,19 +150,9 @@ export class ZapiEmulator extends Emulator {
    * callback with a fresh `messageId` that no send-text returned, once it was answered; returns the id.
    */
   async phoneSend(phone: string, text: string): Promise<string> {
-    if (!this.webhookUrl) throw new Error('zapi emulator: no webhookUrl configured');
     const id = zapiId();
-    await postAndRecord(this.webhooks, { kind: 'phone', id, url: this.webhookUrl }, JSON.stringify(this.callback(this.options.instanceId ?? 'EMULATED', id, phone, text)));
+    await this.postPhoneMessage(id, JSON.stringify(this.callback(this.options.instanceId ?? 'EMULATED', id, phone, text)));
     return id;
-  }
-
-  /** Also forgets sends and webhook outcomes, and restores `echo` and `webhookUrl`. */
-  override reset(): void {
-    super.reset();
-    this.sends.clear();
-    this.webhooks.clear();
-    this.echo = this.options.echo ?? 'after';
-    this.webhookUrl = this.options.webhookUrl;
   }
 
   override state(): unknown {
@@ -212,13 +177,7 @@ export class ZapiEmulator extends Emulator {
     const messageId = zapiId();
     const zaapId = zapiId();
     this.sends.push({ id: messageId, zaapId, instanceId, phone, text: message, at: Date.now() });
-    const url = this.webhookUrl;
-    if (url && this.echo !== 'off') {
-      const raw = JSON.stringify(this.callback(instanceId, messageId, phone, message));
-      const post = () => postAndRecord(this.webhooks, { kind: 'echo', id: messageId, url }, raw);
-      if (this.echo === 'before') await post();
-      else setImmediate(() => void post());
-    }
+    await this.echoSend(messageId, () => JSON.stringify(this.callback(instanceId, messageId, phone, message)));
     return { status: 200, body: { zaapId, messageId, id: messageId } };
   }
 }
