@@ -76,3 +76,13 @@ export function classifyStatus(status: number): { retryable: boolean; ambiguous:
 export function isUpstreamError(error: unknown): error is UpstreamError {
   return error instanceof Error && error.name === 'UpstreamError';
 }
+
+/**
+ * Why a try failed, as recorded on a handoff or delivery (`lastError`): the upstream's own
+ * words, prefixed with our code when it is a lookup that found nothing (`no_conversation: …`);
+ * anything else by its error name.
+ */
+export function describeFailure(error: unknown): string {
+  if (isUpstreamError(error)) return error.kind === 'not_found' && !error.message.startsWith(error.code) ? `${error.code}: ${error.message}` : error.message;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

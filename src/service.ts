@@ -108,7 +108,6 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     redis: deps.redis,
     keys,
     logger: deps.logger,
-    conversationTtlMs: config.conversations.ttlHours * 3_600_000,
     // A message may wait for its turn, then make up to 1 + MAX_BOT_HOPS bot calls.
     inProgressTtlMs: config.conversations.lockWaitMs + (MAX_BOT_HOPS + 1) * config.toolzz.timeoutMs + 30_000,
   });

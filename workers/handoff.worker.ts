@@ -3,9 +3,9 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config, ProviderName } from '../src/config.js';
 import type { ConversationStore, NewDelivery } from '../src/conversations/store.js';
-import { isUpstreamError } from '../src/errors.js';
+import { describeFailure, isUpstreamError } from '../src/errors.js';
 import { handoffJobSchema, type HandoffJob } from '../src/handoff/job.js';
-import { createHandoffOutcomes } from '../src/handoff/outcome.js';
+import { createHandoffOutcomes, type HandoffOutcomes } from '../src/handoff/outcome.js';
 import { HANDOFF_BACKOFF } from '../src/handoff/queue.js';
 import { retryDelayMs } from '../src/handoff/retry.js';
 import { QUEUES, type Keys } from '../src/keys.js';
@@ -39,12 +39,6 @@ const ORPHAN_AFTER_MS = 60_000;
 /** How often a job waiting for its record looks again. */
 const RECORD_WAIT_MS = 200;
 
-/** Why a try failed, as recorded on the handoff: the platform's own words, with our code when it is a lookup that found nothing. */
-function describe(error: unknown): string {
-  if (isUpstreamError(error)) return error.kind === 'not_found' && !error.message.startsWith(error.code) ? `${error.code}: ${error.message}` : error.message;
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
 /** The side effect may not be performed by this try (another holds it, or the handoff was cancelled/ended meanwhile). */
 class SideEffectRefused extends Error {
   constructor(readonly claim: 'taken' | 'ended' | 'cancelled') {
@@ -57,6 +51,19 @@ class SideEffectRefused extends Error {
     );
     this.name = 'SideEffectRefused';
   }
+}
+
+/**
+ * Ends a handoff and sends the customer what its end means on their channel (the worker and
+ * the reconciler end handoffs alike). Resolves false when it had already ended.
+ */
+export function handoffEnder(outcomes: HandoffOutcomes, notify?: HandoffNotifier, kickOutbox?: (ref: { channel: string; phone: string }) => Promise<unknown>) {
+  return async (job: HandoffJob, outcome: 'done' | 'failed', detail: Omit<Parameters<HandoffOutcomes['finish']>[2], 'deliveries'>): Promise<boolean> => {
+    const deliveries = notify?.(job, outcome) ?? [];
+    const ended = await outcomes.finish(job, outcome, { ...detail, deliveries });
+    if (ended && deliveries.length > 0) await kickOutbox?.(job);
+    return ended;
+  };
 }
 
 /**
@@ -75,13 +82,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
   const { config, providers, logger, keys } = deps;
   const outcomes = createHandoffOutcomes(deps.redis, keys, deps.store);
 
-  /** Ends the handoff and sends the customer what its end means on their channel. */
-  async function finishAndTell(job: HandoffJob, outcome: 'done' | 'failed', detail: Omit<Parameters<typeof outcomes.finish>[2], 'deliveries'>): Promise<boolean> {
-    const deliveries = deps.notify?.(job, outcome) ?? [];
-    const ended = await outcomes.finish(job, outcome, { ...detail, deliveries });
-    if (ended && deliveries.length > 0) await deps.kickOutbox?.(job);
-    return ended;
-  }
+  const finishAndTell = handoffEnder(outcomes, deps.notify, deps.kickOutbox);
 
   /** Ends the handoff as failed (once), logs it at error level, and stops BullMQ's retries. */
   async function fail(job: HandoffJob, log: Logger, message: string, attempts: number): Promise<never> {
@@ -178,7 +179,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
         if (error.claim === 'cancelled') return cancel(job, fields, null);
         if (error.claim === 'ended') return { summary: 'ended by another try' };
       }
-      const message = describe(error);
+      const message = describeFailure(error);
       // A platform failure says whether another try may help; Redis being away is worth
       // another try; anything else is a bug, and retrying a bug only delays the customer.
       const retryable = isUpstreamError(error) ? error.retryable : error instanceof SideEffectRefused || isRedisError(error);

@@ -70,12 +70,10 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
     const takeoverOn = channel.kind === 'evolution' || channel.kind === 'zapi' ? channel.takeoverOnOwnerMessage : false;
     // A platform's attendant already has it: a message from the phone changes nothing. A
     // person on the phone who keeps answering keeps the conversation (the period restarts).
+    const humanUntil = now + channel.humanTtlMinutes * 60_000;
     const takeover =
       takeoverOn && !(isWithHuman(state) && conversation.takenBy === 'handoff' && conversation.state === 'human')
-        ? {
-            fields: { state: 'human' as const, handoffId: null, humanUntil: now + channel.humanTtlMinutes * 60_000, takenBy: 'phone' as const, address: entry.to },
-            ttlMs: store.conversationTtlMs + channel.humanTtlMinutes * 60_000,
-          }
+        ? { fields: { state: 'human' as const, handoffId: null, humanUntil, takenBy: 'phone' as const, address: entry.to }, ttlMs: turn.ttlFor(humanUntil, now) }
         : null;
     const outcome = await store.ownerMessage(lock, entry.id, takeover);
     if (outcome === 'wait') {

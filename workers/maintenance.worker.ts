@@ -14,7 +14,7 @@ import type { Lanes } from '../src/inbox/lanes.js';
 import { laneJobSchema } from './inbox.worker.js';
 import { createBullConnection, type RedisClient } from '../src/redis/connection.js';
 import type { HandoffNotifier } from './handoff.worker.js';
-import { closeWorker } from './handoff.worker.js';
+import { closeWorker, handoffEnder } from './handoff.worker.js';
 
 /** What one reconcile run found and did (returned for tests and logged when not all zero). */
 export interface ReconcileReport {
@@ -65,7 +65,7 @@ const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'wai
 export function createMaintenanceWorker(deps: MaintenanceDeps) {
   const { config, keys, logger, handoffs } = deps;
   const records = createHandoffRecords(deps.redis, keys);
-  const outcomes = createHandoffOutcomes(deps.redis, keys, deps.store);
+  const endHandoff = handoffEnder(createHandoffOutcomes(deps.redis, keys, deps.store), deps.notify, deps.lanes?.kickOutbox);
   const index = records.index;
   const GRACE_MS = Math.min(MAX_GRACE_MS, config.worker.reconcileIntervalMs);
   const deliveries = createDeliveryRecords(deps.redis, keys);
@@ -96,9 +96,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
         // BullMQ gave up on the job without the worker ending the handoff (it stalled too often).
         const reason = (await Job.fromId(handoffs.queue, id))?.failedReason || 'the job failed';
         const lastError = `job failed without an outcome: ${reason}`;
-        const deliveries = deps.notify?.(job, 'failed') ?? [];
-        if (await outcomes.finish(job, 'failed', { lastError, deliveries })) {
-          if (deliveries.length > 0) await deps.lanes?.kickOutbox(job);
+        if (await endHandoff(job, 'failed', { lastError })) {
           deps.observer?.finished?.(job.provider, 'failed');
           log.error({ lastError, attempts: record.attempts }, 'handoff failed for good; the conversation goes back to the bot');
           report.ended += 1;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ChannelKit } from '../src/channels/types.js';
 import type { Config } from '../src/config.js';
 import { createOutbox } from '../src/delivery/outbox.js';
-import { isUpstreamError } from '../src/errors.js';
+import { describeFailure, isUpstreamError } from '../src/errors.js';
 import { retryDelayMs } from '../src/handoff/retry.js';
 import type { Keys } from '../src/keys.js';
 import type { DeliveryObserver } from '../src/observability/observers.js';
@@ -20,8 +20,6 @@ export interface OutboxWorkerDeps {
   logger: Logger;
   observer?: DeliveryObserver;
 }
-
-const describe = (error: unknown) => (error instanceof Error ? (isUpstreamError(error) ? error.message : `${error.name}: ${error.message}`) : String(error));
 
 /**
  * Sends one customer's replies through the channel, in order (SPEC §8.2): the outbox's head
@@ -58,7 +56,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         const parts = sender.split(delivery);
         for (; partsSent < parts.length; partsSent++) ids.push(...(await sender.send(delivery, parts[partsSent] as (typeof parts)[number])).ids);
       } catch (error) {
-        const lastError = describe(error);
+        const lastError = describeFailure(error);
         const retryable = isUpstreamError(error) ? error.retryable : isRedisError(error);
         if (retryable && delivery.attempts < config.delivery.attempts) {
           await outbox.end(ref, id, 'retry', { lastError, partsSent: String(partsSent) }, ids);

@@ -128,7 +128,7 @@ export function createAdminRouter(core: Core): express.Router {
           await Job.fromId(queues.handoff.queue, pending.record.id).then((job) => job?.remove().catch(() => undefined));
         }
         const withHuman = isWithHuman(effectiveState(conversation, Date.now()));
-        await commitOrBusy(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: store.conversationTtlMs } });
+        await commitOrBusy(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: core.turn.ttlFor(null, Date.now()) } });
         if (withHuman) metrics.pipeline.released?.('admin');
         logger.info({ channel: ref.channel, phone: ref.phone, handoffId: conversation.handoffId }, 'conversation released to the bot by an operator');
         return { ...conversation, ...BACK_TO_BOT };
@@ -186,7 +186,7 @@ export function createAdminRouter(core: Core): express.Router {
         const humanUntil = Date.now() + channel.humanTtlMinutes * 60_000;
         const reopened = await commitOrBusy(lock, {
           handoff: { reopen: id },
-          conversation: { fields: { state: 'handoff_pending', handoffId: id, humanUntil, takenBy: 'handoff' }, ttlMs: store.conversationTtlMs + channel.humanTtlMinutes * 60_000 },
+          conversation: { fields: { state: 'handoff_pending', handoffId: id, humanUntil, takenBy: 'handoff' }, ttlMs: core.turn.ttlFor(humanUntil, Date.now()) },
         });
         if (reopened === 'not_failed') throw new AppError('not_failed', 'the handoff is no longer failed', 409);
         try {

@@ -93,8 +93,6 @@ export const ACCEPTED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export interface ConversationStoreOptions {
   redis: RedisClient;
   keys: Keys;
-  /** How long a conversation is kept after its last write (`conversations.ttlHours`). */
-  conversationTtlMs: number;
   /** A lock holder that stops renewing its lease for this long is presumed dead. */
   leaseMs?: number;
   /** How long a message may stay "in progress" if its process dies mid-way. */
@@ -163,7 +161,7 @@ export function createConversationStore(options: ConversationStoreOptions) {
    * the 15 s lease; never throws.
    */
   function release(lock: ConversationLock): Promise<void> {
-    return leave(lock, () => run('commit-turn', commitKeys(lock, {}), [JSON.stringify({ token: lock.token, release: true })]));
+    return leave(lock, () => run('commit-turn', commitKeys(lock, {}), [commitSpec(lock, {}, Date.now())]));
   }
 
   /** One try now; on failure, more in the background (the caller's answer is not held up). */
@@ -206,9 +204,50 @@ export function createConversationStore(options: ConversationStoreOptions) {
     ];
   }
 
+  /**
+   * Index writes (another slot than the record's) never fail the turn: the record is the
+   * truth. A write that fails is tried again in the background, because an unindexed pending
+   * record is seen neither by the admin lists nor by the reconciler.
+   */
+  function fileQuietly(filing: (() => Promise<unknown>)[]): Promise<unknown> {
+    return Promise.all(
+      filing.map((write) =>
+        write().catch(async (error: unknown) => {
+          options.logger?.warn({ err: error }, 'could not file a record in the admin index; retrying in the background');
+          void (async () => {
+            for (const wait of [500, 2_000, 5_000]) {
+              await sleep(wait);
+              if (await write().then(() => true, () => false)) return;
+            }
+            options.logger?.error('gave up filing a record in the admin index: it is not listed, nor reconciled');
+          })();
+        }),
+      ),
+    );
+  }
+
+  /** ARGV[1] of commit-turn.lua for `commit` (see the script's header). */
+  function commitSpec(lock: ConversationLock, commit: TurnCommit, now: number): string {
+    const spec: Record<string, unknown> = { token: lock.token, release: commit.release !== false };
+    if (commit.conversation) {
+      spec.fields = conversationFields(commit.conversation.fields, now);
+      spec.ttlMs = Math.max(1, Math.ceil(commit.conversation.ttlMs));
+    }
+    if (commit.record) spec.record = { action: 'set', value: JSON.stringify(commit.record.value), ttlMs: recordTtlMs, marker: IN_PROGRESS };
+    else if (commit.dropRecord !== undefined) spec.record = { action: 'drop', marker: IN_PROGRESS };
+    const handoff = commit.handoff;
+    if (handoff && 'create' in handoff) spec.handoff = { op: 'create', fields: newRecordFields(handoff.create), ttlMs: HANDOFF_RECORD_TTL_MS };
+    else if (handoff) spec.handoff = { op: 'reopen', id: handoff.reopen, ttlMs: HANDOFF_RECORD_TTL_MS };
+    if (commit.inbox) spec.inbox = commit.inbox;
+    if (commit.deliveries?.length) {
+      spec.deliveries = commit.deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS }));
+      spec.outboxTtlMs = DELIVERY_RECORD_TTL_MS;
+    }
+    return JSON.stringify(spec);
+  }
+
   return {
     leaseMs,
-    conversationTtlMs: options.conversationTtlMs,
 
     /**
      * Claims `messageId` and joins the conversation's queue, in one round trip.
@@ -259,35 +298,21 @@ export function createConversationStore(options: ConversationStoreOptions) {
      */
     async commit(lock: ConversationLock, commit: TurnCommit): Promise<CommitResult> {
       const now = Date.now();
-      const spec: Record<string, unknown> = { token: lock.token, release: commit.release !== false };
-      if (commit.conversation) {
-        spec.fields = conversationFields(commit.conversation.fields, now);
-        spec.ttlMs = Math.max(1, Math.ceil(commit.conversation.ttlMs));
-      }
-      if (commit.record) spec.record = { action: 'set', value: JSON.stringify(commit.record.value), ttlMs: recordTtlMs, marker: IN_PROGRESS };
-      else if (commit.dropRecord !== undefined) spec.record = { action: 'drop', marker: IN_PROGRESS };
       const handoff = commit.handoff;
-      if (handoff && 'create' in handoff) spec.handoff = { op: 'create', fields: newRecordFields(handoff.create), ttlMs: HANDOFF_RECORD_TTL_MS };
-      else if (handoff) spec.handoff = { op: 'reopen', id: handoff.reopen, ttlMs: HANDOFF_RECORD_TTL_MS };
-      if (commit.inbox) spec.inbox = commit.inbox;
-      if (commit.deliveries?.length) {
-        spec.deliveries = commit.deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS }));
-        spec.outboxTtlMs = DELIVERY_RECORD_TTL_MS;
-      }
-
-      const committing = guarded(run<[CommitResult]>('commit-turn', commitKeys(lock, commit), [JSON.stringify(spec)]));
+      const committing = guarded(run<[CommitResult]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
       // Issued in the same tick as the commit: one write on a single server (auto-pipelining).
       // An entry filed for a commit that then turned out 'lost' finds no record and is skipped.
-      const filing: Promise<unknown>[] = [];
+      const filing: (() => Promise<unknown>)[] = [];
       if (handoff && 'create' in handoff) {
-        filing.push(handoffIndex.file(handoff.create.handoffId, 'pending', now), handoffIndex.point(handoff.create.handoffId, lock.ref, HANDOFF_RECORD_TTL_MS));
+        const id = handoff.create.handoffId;
+        filing.push(() => handoffIndex.file(id, 'pending', now), () => handoffIndex.point(id, lock.ref, HANDOFF_RECORD_TTL_MS));
       } else if (handoff) {
-        filing.push(handoffIndex.file(handoff.reopen, 'pending', now));
+        filing.push(() => handoffIndex.file(handoff.reopen, 'pending', now));
       }
       for (const delivery of commit.deliveries ?? []) {
-        filing.push(deliveryIndex.file(delivery.id, 'pending', now), deliveryIndex.point(delivery.id, lock.ref, DELIVERY_RECORD_TTL_MS));
+        filing.push(() => deliveryIndex.file(delivery.id, 'pending', now), () => deliveryIndex.point(delivery.id, lock.ref, DELIVERY_RECORD_TTL_MS));
       }
-      const [reply] = await Promise.all([committing, ...filing.map((p) => p.catch((error: unknown) => options.logger?.warn({ err: error }, 'could not file a record in the admin index')))]);
+      const [reply] = await Promise.all([committing, fileQuietly(filing)]);
       return reply[0];
     },
 
@@ -301,16 +326,7 @@ export function createConversationStore(options: ConversationStoreOptions) {
      */
     async abort(lock: ConversationLock, messageId: string, learnt?: { fields: Partial<Conversation>; ttlMs: number }): Promise<void> {
       const commit: TurnCommit = { dropRecord: messageId, conversation: learnt };
-      await leave(lock, async () => {
-        await run('commit-turn', commitKeys(lock, commit), [
-          JSON.stringify({
-            token: lock.token,
-            release: true,
-            record: { action: 'drop', marker: IN_PROGRESS },
-            ...(learnt ? { fields: conversationFields(learnt.fields), ttlMs: Math.ceil(learnt.ttlMs) } : {}),
-          }),
-        ]);
-      });
+      await leave(lock, () => run('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, Date.now())]));
     },
 
     /** Reads a conversation (null if none is stored). */
@@ -394,9 +410,9 @@ export function createConversationStore(options: ConversationStoreOptions) {
       );
       const result = (await finishing) as -1 | 0 | 1;
       if (result !== -1) {
-        const filing: Promise<unknown>[] = [handoffIndex.file(job.handoffId, outcome, now)];
-        if (result === 1) for (const d of deliveries) filing.push(deliveryIndex.file(d.id, 'pending', now), deliveryIndex.point(d.id, job, DELIVERY_RECORD_TTL_MS));
-        await Promise.all(filing.map((p) => p.catch((error: unknown) => options.logger?.warn({ err: error }, 'could not file a record in the admin index'))));
+        const filing: (() => Promise<unknown>)[] = [() => handoffIndex.file(job.handoffId, outcome, now)];
+        if (result === 1) for (const d of deliveries) filing.push(() => deliveryIndex.file(d.id, 'pending', now), () => deliveryIndex.point(d.id, job, DELIVERY_RECORD_TTL_MS));
+        await fileQuietly(filing);
       }
       return result;
     },

@@ -15,7 +15,9 @@ export interface DeliveryObserver {
   replyLatency?(channel: string, seconds: number): void;
 }
 
+/** Why a conversation came back to the bot, or (`phone`) a person took it from the phone: `handoff_releases_total{cause}`. */
+export type ReleaseCause = 'ttl' | 'admin' | 'platform_event' | 'platform_status' | 'phone';
+
 export interface ReleaseObserver {
-  /** A conversation came back to the bot, or (phone) a person took it from the phone. */
-  released?(cause: 'ttl' | 'admin' | 'platform_event' | 'platform_status' | 'phone'): void;
+  released?(cause: ReleaseCause): void;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Conversation } from '../conversations/state.js';
 import type { ConversationLock, ConversationStore, MessageRecord } from '../conversations/store.js';
 import { AppError } from '../errors.js';
 import type { HandoffJob } from '../handoff/job.js';
@@ -61,10 +62,10 @@ export function keepLockAlive(store: ConversationStore, lock: ConversationLock, 
 export function createPipeline(deps: PipelineDeps) {
   const { config, store, turn } = deps;
 
-  async function processLocked(channelName: string, message: InboundMessage, lock: ConversationLock, conversation: NonNullable<Awaited<ReturnType<ConversationStore['waitTurn']>>>, log: Logger): Promise<PipelineResult> {
+  async function processLocked(channelName: string, message: InboundMessage, lock: ConversationLock, conversation: Conversation, log: Logger): Promise<PipelineResult> {
     const channel = config.channels[channelName];
     if (!channel) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
-    const { outcome, commit } = await turn.run(channelName, channel, { ...message }, conversation, log);
+    const { outcome, commit } = await turn.run(channelName, channel, message, conversation, log);
 
     if (outcome.kind === 'bot_failed') {
       await store.abort(lock, message.messageId, commit.conversation);

@@ -8,6 +8,7 @@ import type { HandoffJob } from '../handoff/job.js';
 import type { HandoffQueue } from '../handoff/queue.js';
 import type { ToolzzClient } from '../toolzz/client.js';
 import type { ToolzzReply } from '../toolzz/schema.js';
+import type { ReleaseObserver } from '../observability/observers.js';
 import type { StatusChecker } from './status-check.js';
 
 /** A bot-to-bot transfer asked for after this many hops is not followed (SPEC §1). */
@@ -26,8 +27,6 @@ export interface TurnMessage {
   externalIds: HandoffJob['externalIds'];
 }
 
-/** Why a conversation came back to the bot (metrics: `handoff_releases_total{cause}`). */
-export type ReleaseCause = 'ttl' | 'admin' | 'platform_event' | 'platform_status' | 'phone';
 
 /** What the customer must be told, in order (asynchronous channels send it; the synchronous answer carries `reply`). */
 export type CustomerEvent =
@@ -51,10 +50,9 @@ export interface TurnResult {
 }
 
 /** Hooks for metrics; every one optional. */
-export interface TurnObserver {
+export interface TurnObserver extends ReleaseObserver {
   botCall?(seconds: number, outcome: 'ok' | 'error'): void;
   handoffQueued?(provider: string): void;
-  released?(cause: ReleaseCause): void;
 }
 
 export interface TurnDeps {

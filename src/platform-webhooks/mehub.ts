@@ -57,7 +57,7 @@ export function createMehubEventsRouter(core: Core): express.Router {
       await store.release(lock);
       return false;
     }
-    const result = await store.commit(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: store.conversationTtlMs } });
+    const result = await store.commit(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: core.turn.ttlFor(null, Date.now()) } });
     if (result !== 'ok') throw new AppError('unavailable', 'lost the customer’s turn; MeHub will redeliver', 503);
     metrics.pipeline.released?.('platform_event');
     logger.info({ channel, phone, handoffId: conversation.handoffId, webhookId }, 'MeHub says the chat ended: the conversation is back with the bot');

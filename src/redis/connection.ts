@@ -163,11 +163,3 @@ export async function waitForRedis(redis: RedisClient, target: RedisTarget, time
         : 'check REDIS_SENTINELS and that the sentinels know a master named REDIS_SENTINEL_NAME';
   throw new Error(`Redis at ${describeTarget(target)} did not answer within ${Math.round(timeoutMs / 1000)} s${cause ? ` (${cause})` : ''}; ${remedy}`);
 }
-
-/**
- * Runs `command` on every master (one for a single server): SCAN-style maintenance that must
- * see every slot.
- */
-export function masters(redis: RedisClient): Redis[] {
-  return redis instanceof Cluster ? redis.nodes('master') : [redis];
-}

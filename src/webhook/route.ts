@@ -22,6 +22,12 @@ export interface WebhookDeps {
   observer?: { inbound?(channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count?: number): void };
 }
 
+/** The raw query string's parameters (most webhooks have none: nothing is parsed then). */
+const queryOf = (req: Request) => {
+  const at = req.originalUrl.indexOf('?');
+  return new URLSearchParams(at < 0 ? '' : req.originalUrl.slice(at + 1));
+};
+
 const invalid = (res: Response, issues: { path: string; message: string }[]) => res.status(400).json({ error: 'invalid_request', issues });
 
 /**
@@ -64,8 +70,7 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
         invalid(res, [{ path: '', message: 'body is not valid UTF-8' }]);
         return;
       }
-      const query = new URL(req.originalUrl, 'http://webhook').searchParams;
-      if (!kit.adapter.authenticate({ raw, headers: req.headers, query })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
+      if (!kit.adapter.authenticate({ raw, headers: req.headers, query: queryOf(req) })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
 
       let body: unknown;
       try {
@@ -116,7 +121,7 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
     if (!kit) return next(new AppError('unknown_channel', 'unknown channel', 404));
     res.locals.channel = kit.name;
     if (!kit.adapter.verify) return next(new AppError('not_found', 'this channel has no verification endpoint', 404));
-    const answer = kit.adapter.verify(new URL(req.originalUrl, 'http://webhook').searchParams);
+    const answer = kit.adapter.verify(queryOf(req));
     res.status(answer.status).type('text/plain').send(answer.body);
   });
   return router;

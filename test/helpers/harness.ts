@@ -234,7 +234,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await worker?.ready();
   const keys = createKeys(prefix);
   const records = createHandoffRecords(redis, keys);
-  const store = createConversationStore({ redis, keys, conversationTtlMs: 60_000, inProgressTtlMs: 1 });
+  const store = createConversationStore({ redis, keys, inProgressTtlMs: 1 });
 
   const credentials = (channel: string, raw: string): Record<string, string> => {
     const settings = config.channels[channel];

@@ -86,7 +86,7 @@ describe('fenced lock', () => {
   });
 
   it('a lost lease is never regained by a heartbeat', async () => {
-    const store = createConversationStore({ redis: h.redis, keys: h.keys, conversationTtlMs: 60_000, inProgressTtlMs: 10_000 });
+    const store = createConversationStore({ redis: h.redis, keys: h.keys, inProgressTtlMs: 10_000 });
     const ref = { channel: 'vendas', phone: newPhone() };
     const begun = await store.begin(ref, 'm1');
     expect(begun.kind).toBe('acquired');
