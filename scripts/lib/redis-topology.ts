@@ -341,11 +341,16 @@ export interface RedisSentinelSet {
   password?: string;
   /** Pids of the master, the replica and the three sentinels, in that order. */
   pids: number[];
-  /** Kills the original master (SIGKILL by default) and waits for it to exit. */
+  /** The master as of the last failover waited for (`master` until then). */
+  currentMaster(): HostPort;
+  /** Kills the current master (SIGKILL by default) and waits for it to exit. */
   killMaster(signal?: NodeJS.Signals): Promise<void>;
+  /** Asks a sentinel for a planned failover (`SENTINEL FAILOVER`): the master is demoted, not killed. */
+  failover(): Promise<void>;
   /**
    * Resolves with the new master once every sentinel still running reports the same master
-   * other than the original and that node answers ROLE as a master; rejects after `timeoutMs`.
+   * other than the current one and that node answers ROLE as a master (it becomes the current
+   * master); rejects after `timeoutMs`.
    */
   waitForFailover(timeoutMs: number): Promise<HostPort>;
   /** Kills every process, waits for them to exit and removes their directories. */
@@ -462,6 +467,7 @@ export async function startRedisSentinel(options: { name?: string; password?: st
     throw error;
   }
 
+  let currentPort = masterPort;
   const set: RedisSentinelSet = {
     master,
     replica,
@@ -470,14 +476,25 @@ export async function startRedisSentinel(options: { name?: string; password?: st
     name,
     ...(password === undefined ? {} : { password }),
     pids: allChildren().map((child) => child.pid!),
+    currentMaster: () => ({ host: HOST, port: currentPort }),
     async killMaster(signal = 'SIGKILL') {
-      await killChild(masterChild!, signal);
+      await killChild(currentPort === masterPort ? masterChild! : replicaChild!, signal);
+    },
+    async failover() {
+      const client = probeClient(sentinelPorts.find((_, i) => !hasExited(sentinelChildren[i]!))!);
+      try {
+        await client.connect();
+        await client.call('SENTINEL', 'FAILOVER', name);
+      } finally {
+        client.disconnect();
+      }
     },
     async waitForFailover(timeoutMs) {
       const failoverDeadline = Date.now() + timeoutMs;
       const clients = sentinelPorts.map((p) => probeClient(p));
+      const from = currentPort;
       try {
-        return await until(`a failover away from ${HOST}:${masterPort}`, failoverDeadline, async () => {
+        const newMaster = await until(`a failover away from ${HOST}:${from}`, failoverDeadline, async () => {
           const reported = new Set<string>();
           for (const [i, client] of clients.entries()) {
             if (hasExited(sentinelChildren[i]!)) continue;
@@ -490,7 +507,7 @@ export async function startRedisSentinel(options: { name?: string; password?: st
           const [only] = reported;
           const [host, portText] = only!.split(':') as [string, string];
           const newMaster: HostPort = { host, port: Number(portText) };
-          if (newMaster.port === masterPort) return undefined;
+          if (newMaster.port === from) return undefined;
           const probe = probeClient(newMaster.port, password);
           try {
             await probe.connect();
@@ -500,6 +517,8 @@ export async function startRedisSentinel(options: { name?: string; password?: st
             probe.disconnect();
           }
         });
+        currentPort = newMaster.port;
+        return newMaster;
       } finally {
         for (const client of clients) client.disconnect();
       }

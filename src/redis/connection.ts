@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, SentinelConnector, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config.js';
 
 /**
@@ -24,6 +24,28 @@ const PATIENT: RedisOptions = {
   maxRetriesPerRequest: null,
   connectTimeout: 5_000,
 };
+
+/**
+ * ioredis' SentinelConnector, minus a race of its failover detector (ioredis 6.0): the detector
+ * of a connection that died (the master was killed) stays subscribed while the client
+ * reconnects, and when its +switch-master comes while the reconnect is asking the sentinels
+ * for the master, the reconnect fails with 'Connection is closed.' and ioredis ends the client
+ * for good — every later command fails, and BullMQ never reopens it. Each connect here drops
+ * the dead connection's detector first; the connection it makes subscribes a new one.
+ */
+class FailoverSafeSentinelConnector extends SentinelConnector {
+  // ioredis types a custom Connector's options as unknown; it passes the client's options.
+  constructor(options: unknown) {
+    super(options as ConstructorParameters<typeof SentinelConnector>[0]);
+  }
+
+  override connect(eventEmitter: Parameters<SentinelConnector['connect']>[0]) {
+    const self = this as unknown as { failoverDetector: { cleanup(): void } | null };
+    self.failoverDetector?.cleanup();
+    self.failoverDetector = null;
+    return super.connect(eventEmitter);
+  }
+}
 
 function hostOptions(target: Extract<RedisTarget, { kind: 'single' }>): RedisOptions {
   const url = new URL(target.url);
@@ -64,6 +86,9 @@ function build(target: RedisTarget, base: RedisOptions, lazyConnect: boolean, au
   }
   if (target.kind === 'sentinel') {
     return new Redis({
+      // A sentinel that accepts the connection and never answers (a paused host) is skipped
+      // for the next one instead of holding every reconnect forever.
+      sentinelCommandTimeout: 2_000,
       ...base,
       lazyConnect,
       sentinels: [...target.sentinels],
@@ -72,8 +97,14 @@ function build(target: RedisTarget, base: RedisOptions, lazyConnect: boolean, au
       username: target.username,
       sentinelPassword: target.sentinelPassword,
       db: target.db,
-      // Subscribes to the sentinels' +switch-master, so a failover is noticed at once.
+      // Subscribes to the sentinels' +switch-master, so a failover is noticed at once: after a
+      // planned failover the old master takes writes (then lost) for ~10 s until Sentinel
+      // demotes it. See FailoverSafeSentinelConnector for the race this needs fixed.
       failoverDetector: true,
+      Connector: FailoverSafeSentinelConnector,
+      // A write that still reaches a demoted master was not applied: reconnect (through the
+      // sentinels, to the new master) and send it again.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
       retryStrategy,
       sentinelRetryStrategy: retryStrategy,
       enableAutoPipelining: autoPipelining,

@@ -33,14 +33,29 @@ export function spawnService(options: { args?: string[]; env: Record<string, str
   });
   const lines: string[] = [];
   const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    for (const listener of listeners) listener();
+  // A chunk may end mid-line: each stream keeps its unfinished line until the rest comes.
+  const collect = (stream: NodeJS.ReadableStream | null) => {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts.filter(Boolean));
+      for (const listener of listeners) listener();
+    });
+    stream?.on('end', () => {
+      if (partial) lines.push(partial);
+      partial = '';
+      for (const listener of listeners) listener();
+    });
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
+  collect(child.stdout);
+  collect(child.stderr);
+  let closed = false;
   const exited = new Promise<number | string>((resolveExit) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': by then every line the process wrote has been read.
+    child.once('close', (code, signal) => {
+      closed = true;
       resolveExit(code ?? signal ?? 'unknown');
       for (const listener of listeners) listener();
     });
@@ -56,7 +71,7 @@ export function spawnService(options: { args?: string[]; env: Record<string, str
           if (line !== undefined) {
             cleanup();
             resolveLine(line);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
+          } else if (closed) {
             cleanup();
             reject(new Error(`process exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${lines.join('\n')}`));
           }
