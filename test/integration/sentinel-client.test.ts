@@ -16,7 +16,6 @@ import { waitUntil } from '../helpers/wait.js';
  */
 const available = hasRedisServer() && hasRedisCli();
 
-
 describe.skipIf(!available)('the Sentinel client', () => {
   let topology: RedisSentinelSet;
   let client: RedisClient;
@@ -40,7 +39,7 @@ describe.skipIf(!available)('the Sentinel client', () => {
     expect(await (client as Redis).wait(1, 5_000)).toBe(1);
     const ended = new Promise<'ended'>((resolve) => client.once('end', () => resolve('ended')));
 
-    const firstSentinel = topology.pids[2]!;
+    const firstSentinel = topology.pids[2]!; // pids: master, replica, then the sentinels
     process.kill(firstSentinel, 'SIGSTOP');
     try {
       await topology.killMaster();

@@ -101,8 +101,8 @@ describe('Sentinel failover', () => {
 
     await topology.failover();
     await topology.waitForFailover(30_000);
-    // The demoted master is still alive: only Sentinel dropping its clients (and READONLY
-    // answers) can move the service. A write proves it is on the new master.
+    // The demoted master is still alive and writable until Sentinel reconfigures it: the
+    // service moves on +switch-master. A write proves it is on the new master.
     await waitUntil(readyz, { what: '/readyz after the planned failover', timeoutMs: 30_000, intervalMs: 200, done: (status) => status === 200 });
     const more = phonesOf('65');
     ids.push(...(await waitUntil(() => handOff(more.slice(0, 1)).catch(() => null), { what: 'a webhook written on the new master', timeoutMs: 30_000, intervalMs: 200 }))!);
