@@ -129,9 +129,18 @@ export class LogCapture extends Writable {
   override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
     this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
     callback();
+    this.emit('lines');
   }
   get text(): string {
     return this.lines.join('\n');
+  }
+  /**
+   * Resolves once a line containing `text` was logged. Lines a worker writes after the
+   * outcome a test waited on (a record's state) may come a moment later; rejects, naming
+   * `text`, after `timeoutMs`.
+   */
+  async waitFor(text: string, timeoutMs = 5_000): Promise<void> {
+    await waitUntil(() => this.text.includes(text), { what: `a log line containing ${JSON.stringify(text)}`, timeoutMs, intervalMs: Infinity, wakeOn: [[this, 'lines']] });
   }
 }
 

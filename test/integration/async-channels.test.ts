@@ -235,7 +235,7 @@ describe('reply delivery', () => {
       done: (r) => (r.body.deliveries as { phone: string }[]).some((d) => d.phone === phone),
     });
     expect((failed.body.deliveries as Record<string, unknown>[]).find((d) => d.phone === phone)).toMatchObject({ attempts: 1, lastError: expect.stringContaining('131047') });
-    expect(h.logs.text).toContain('reply could not be delivered');
+    await h.logs.waitFor('reply could not be delivered');
   });
 
   it('400 for an unknown delivery state, 404 for an unknown id', async () => {

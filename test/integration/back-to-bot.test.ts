@@ -163,7 +163,7 @@ describe('asking the platform before answering human_active', () => {
     const calls = botCalls();
     h.mehub.inject('list', { status: 500 });
     expect((await h.send('vendas', message(phone, 'oi'))).body.status).toBe('human_active');
-    expect(h.logs.text).toContain('could not ask the platform whether the human is done');
+    await h.logs.waitFor('could not ask the platform whether the human is done');
 
     await h.redis.del(h.keys.statusCheck('vendas', phone));
     h.mehub.inject('list', { delayMs: 5_000 });

@@ -73,7 +73,7 @@ describe('failures', () => {
     const record = await h.settled(handoffId);
     expect(record).toMatchObject({ state: 'failed', attempts: 1, lastError: expect.stringContaining('no open conversation') });
     expect((await conversationOf('app', phone))?.state).toBe('handoff_failed');
-    expect(h.logs.text).toContain('handoff failed for good');
+    await h.logs.waitFor('handoff failed for good');
 
     const calls = h.toolzz.calls('send-message').length;
     const next = await h.send('app', message(phone, 'alguém aí?'));

@@ -78,7 +78,7 @@ describe('fenced lock', () => {
     // No answer recorded, no conversation written: the channel's retry is a fresh message.
     expect(await h.redis.exists(h.keys.message('vendas', phone, body.messageId as string))).toBe(0);
     expect(await h.conversation('vendas', phone)).toBeNull();
-    expect(h.logs.text).toContain('lost the conversation lock');
+    await h.logs.waitFor('lost the conversation lock');
     h.toolzz.latencyMs = 0;
     const retry = await h.send('vendas', body);
     expect(retry.status).toBe(200);
