@@ -5,7 +5,7 @@ import { createEvolutionSender } from './evolution/sender.js';
 import { createJsonAdapter } from './json/inbound.js';
 import { createCallbackSender } from './json/sender.js';
 import type { ChannelKit } from './types.js';
-import { createWhatsappAdapter } from './whatsapp-cloud/inbound.js';
+import { createWhatsappAdapter, type WhatsappNumber } from './whatsapp-cloud/inbound.js';
 import { createWhatsappSender } from './whatsapp-cloud/sender.js';
 import { createZapiAdapter } from './zapi/inbound.js';
 import { createZapiSender } from './zapi/sender.js';
@@ -14,7 +14,7 @@ export interface ChannelContext {
   config: Config;
   http: Dispatcher;
   /** Every `whatsapp-cloud` channel by its phone number id (WhatsApp deliveries are routed by it). */
-  whatsappNumbers: ReadonlyMap<string, string>;
+  whatsappNumbers: ReadonlyMap<string, WhatsappNumber>;
 }
 
 /** One factory per channel kind: its inbound adapter and its sender. A new kind is one entry here. */
@@ -43,8 +43,10 @@ const KINDS: { [K in ChannelConfig['kind']]: (name: string, channel: Extract<Cha
 
 /** The adapter and sender of every configured channel, built once. */
 export function createChannels(config: Config, http: Dispatcher): ReadonlyMap<string, ChannelKit> {
-  const whatsappNumbers = new Map<string, string>();
-  for (const [name, channel] of Object.entries(config.channels)) if (channel.kind === 'whatsapp-cloud') whatsappNumbers.set(channel.whatsapp.phoneNumberId, name);
+  const whatsappNumbers = new Map<string, WhatsappNumber>();
+  for (const [name, channel] of Object.entries(config.channels)) {
+    if (channel.kind === 'whatsapp-cloud') whatsappNumbers.set(channel.whatsapp.phoneNumberId, { channel: name, appSecret: channel.whatsapp.appSecret });
+  }
   const ctx: ChannelContext = { config, http, whatsappNumbers };
   const kits = new Map<string, ChannelKit>();
   for (const [name, channel] of Object.entries(config.channels)) {

@@ -21,12 +21,67 @@ export interface ChannelMessage {
   /** Where replies go, exactly as the channel gave it (`from`, the JID's digits, `phone`). */
   to: string;
   name: string | null;
-  /** `text`: a customer text; `unsupported`: a customer message without text; `owner`: sent from the business's own number (`fromMe`). */
+  /**
+   * `text`: a customer text; `unsupported`: a customer message without text; `owner`: sent
+   * from the business's own number (`fromMe`, a WhatsApp Business app echo) — our own send's
+   * echo or a person answering from the phone (SPEC §9.3, §8.4).
+   */
   kind: 'text' | 'unsupported' | 'owner';
   text?: string;
   /** For `unsupported`: what it was (audio, sticker…). */
   what?: string;
+  /** `owner` only: the channel says it was sent through its API (Z-API `fromApi`), so it is an echo of ours. */
+  sentByApi?: boolean;
+  /** When the channel says the message was sent (ms since the epoch), when it says so. */
+  sentAt?: number;
   externalIds?: HandoffJob['externalIds'];
+}
+
+/**
+ * Why an item of a delivery is not a message to process (`webhook_messages_ignored_total`'s
+ * `reason`). The warn-level ones ({@link WARN_REASONS}) are messages that could not be read or
+ * routed; the others are never a customer message nor a person answering (SPEC §8.1, §8.4).
+ */
+export type IgnoreReason =
+  /** No id, no sender, an id over 256 characters, a body item that is not an object. */
+  | 'unreadable'
+  /** A sender address the service cannot use (a WhatsApp LID before §11, a JID that is not a phone). */
+  | 'unknown_address'
+  /** A `phone_number_id` no channel has. */
+  | 'unknown_number'
+  /** A `phone_number_id` of a channel with another app secret (SPEC §8.4: one tenant cannot speak for another). */
+  | 'foreign_number'
+  /** Group, broadcast, newsletter or status chats. */
+  | 'group'
+  | 'reaction'
+  /** An edit of an earlier message (Meta `edit`, Evolution `editedMessage`, Z-API `isEdit`). */
+  | 'edit'
+  /** A deleted message (Meta `revoke`, Evolution `protocolMessage`). */
+  | 'deleted'
+  /** A pinned message notice (Z-API `pinMessage`). */
+  | 'pin'
+  /** System notices, calls, payment notices, encryption stubs, "waiting for message". */
+  | 'system'
+  /** A message of another Evolution instance posted to this channel's URL. */
+  | 'other_instance';
+
+/** Ignored items logged at warn: something that looked like a message could not be read or routed. */
+export const WARN_REASONS: ReadonlySet<IgnoreReason> = new Set(['unreadable', 'unknown_address', 'unknown_number', 'foreign_number']);
+
+/**
+ * A delivery status the channel reported later for a message the service sent (WhatsApp
+ * `statuses[]`, SPEC §8.4): `sentId` is the id the send call returned.
+ */
+export interface StatusReport {
+  channel: string;
+  /** Digits of the customer the status is about (`recipient_id`). */
+  phone: string;
+  sentId: string;
+  status: 'sent' | 'delivered' | 'read' | 'failed';
+  /** When the channel says it happened (ms), for ordering. */
+  at: number;
+  /** `failed` only: the channel's error (Meta `errors[0]`: `code`, `title`). */
+  error?: { code: number | null; title: string };
 }
 
 export type { ValidationIssue } from '../webhook/schema.js';
@@ -38,8 +93,12 @@ export type InboundParse =
       messages: ChannelMessage[];
       /** Items of the delivery that are not messages to process (statuses, reactions, groups, other events). */
       ignored: number;
-      /** Items that looked like messages but could not be read (logged at warn; the rest of the delivery goes on). */
+      /** Items that looked like messages but could not be read or routed (logged at warn; the rest of the delivery goes on). */
       skipped?: { path: string; reason: string }[];
+      /** Message items not processed, by reason (`webhook_messages_ignored_total`); statuses and other events are not counted here. */
+      ignoredBy?: Partial<Record<IgnoreReason, number>>;
+      /** Delivery statuses of messages the service sent (WhatsApp `statuses[]`); also counted in `ignored`. */
+      statuses?: StatusReport[];
     }
   | { ok: false; issues: ValidationIssue[] };
 

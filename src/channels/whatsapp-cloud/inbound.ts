@@ -68,7 +68,13 @@ export function whatsappText(message: Record<string, unknown>): string | null {
  * @param numbers every configured `whatsapp.phoneNumberId` → its channel name (one app may
  *   deliver several numbers' messages to one callback URL).
  */
-export function createWhatsappAdapter(name: string, channel: WhatsappChannel, numbers: ReadonlyMap<string, string>): ChannelAdapter {
+/** A configured `whatsapp-cloud` number: its channel and the app secret its deliveries are signed with. */
+export interface WhatsappNumber {
+  channel: string;
+  appSecret: string;
+}
+
+export function createWhatsappAdapter(name: string, channel: WhatsappChannel, numbers: ReadonlyMap<string, WhatsappNumber>): ChannelAdapter {
   const appSecret = channel.whatsapp.appSecret;
   const verifyTokenMatches = secretMatcher(channel.whatsapp.verifyToken);
 
@@ -84,7 +90,7 @@ export function createWhatsappAdapter(name: string, channel: WhatsappChannel, nu
         ignored += value.statuses?.length ?? 0;
         if (change.field !== 'messages' || !value.messages) return;
         const phoneNumberId = value.metadata?.phone_number_id;
-        const target = phoneNumberId === channel.whatsapp.phoneNumberId ? name : phoneNumberId ? numbers.get(phoneNumberId) : undefined;
+        const target = phoneNumberId === channel.whatsapp.phoneNumberId ? name : phoneNumberId ? numbers.get(phoneNumberId)?.channel : undefined;
         const names = new Map<string, string>();
         for (const contact of value.contacts ?? []) {
           const c0 = obj(contact);
