@@ -190,6 +190,8 @@ const whatsappChannel = z.strictObject({
     apiVersion: z.string({ error: 'must be a string' }).regex(/^v\d+\.\d+$/, { error: 'must look like v21.0' }).default('v21.0'),
     baseUrl: httpUrl.default('https://graph.facebook.com'),
   }),
+  // Coexistence: the number is also used in the WhatsApp Business app (SPEC §9.3).
+  takeoverOnOwnerMessage: z.boolean({ error: 'must be true or false' }).default(true),
   ...common,
   ...asyncKeys,
 });
@@ -231,7 +233,7 @@ const KIND_KEYS: Record<string, string> = {
   whatsapp: 'whatsapp-cloud',
   evolution: 'evolution',
   zapi: 'zapi',
-  takeoverOnOwnerMessage: 'evolution or zapi',
+  takeoverOnOwnerMessage: 'whatsapp-cloud, evolution or zapi',
 };
 
 const channelSchema = z.discriminatedUnion('kind', [jsonChannel, whatsappChannel, evolutionChannel, zapiChannel], {

@@ -32,12 +32,20 @@ export function createKeys(prefix: string) {
     delivery: (channel: string, phone: string, id: string) => `${prefix}:delivery:${tag(channel, phone)}:${id}`,
     /** An id a channel's send call returned: its `fromMe` echo is our own (SPEC §9.3). */
     echo: (channel: string, phone: string, sentId: string) => `${prefix}:echo:${tag(channel, phone)}:${sentId}`,
-    /** Set while a send to this customer is in flight (its echo may arrive before its id). */
-    sending: (channel: string, phone: string) => `${prefix}:sending:${tag(channel, phone)}`,
+    /**
+     * The customer's sends whose echo may still come without a known id (in flight, or ended
+     * ambiguously): text fingerprint → `<delivery id>:<part>:<p|s>` (s = its echo was seen).
+     */
+    sentLedger: (channel: string, phone: string) => `${prefix}:sent:${tag(channel, phone)}`,
     /** The platform was asked whether the human is done less than 30 s ago (SPEC §9.2). */
     statusCheck: (channel: string, phone: string) => `${prefix}:statuscheck:${tag(channel, phone)}`,
     /** id → the conversation its record lives in (`channel\nphone`), for lookups by id alone. */
     where: (kind: RecordKind, id: string) => `${prefix}:where:${kind}:${id}`,
+    /**
+     * Conversations with accepted messages, scored by the latest acceptance (ms): the
+     * reconciler finds inboxes whose drain job was lost (SPEC §8.4). Slot of its own.
+     */
+    inboxIndex: () => `${prefix}:{idx}:inboxes`,
     /** Per-state indexes of one record kind, all in one slot of their own. */
     index: (kind: RecordKind, state: string) => `${prefix}:{idx}:${kind}:${state}`,
     /** A MeHub `webhook_id` already handled. */

@@ -25,6 +25,7 @@ import { createChannels } from './channels/index.js';
 import type { ChannelKit } from './channels/types.js';
 import { createInbox, type Inbox } from './inbox/accept.js';
 import { createLanes, type Lanes } from './inbox/lanes.js';
+import { createStatusRecorder } from './delivery/statuses.js';
 
 /** An HTTP server that can be started and stopped gracefully. */
 export interface HttpService {
@@ -119,7 +120,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
   return {
     channels: createChannels(config, http),
     lanes,
-    inbox: createInbox({ config, store, lanes }),
+    inbox: createInbox({ config, redis: deps.redis, keys, store, lanes, logger: deps.logger, observer: metrics.pipeline }),
     config,
     keys,
     redis: deps.redis,
@@ -146,7 +147,8 @@ export function createApiService(core: Core): ApiService {
   const { config, redis, logger, metrics } = core;
   const pipeline = createPipeline({ config, store: core.store, turn: core.turn });
   const admin = createAdminRouter(core);
-  const webhook = { config, channels: core.channels, pipeline, inbox: core.inbox, observer: { inbound: metrics.inbound } };
+  const statuses = createStatusRecorder({ redis, keys: core.keys, logger, observer: metrics.delivery });
+  const webhook = { config, channels: core.channels, pipeline, inbox: core.inbox, statuses, observer: { inbound: metrics.inbound, ignoredMessages: metrics.ignoredMessages } };
   const app = createApp({ config, redis, webhook, logger, metrics, routers: [createMehubEventsRouter(core), admin] });
   return Object.assign(httpService(app), { pipeline });
 }

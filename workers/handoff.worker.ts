@@ -168,7 +168,9 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       }).finally(async () => {
         if (holder) await outcomes.settleSideEffect(job, holder).catch((error: unknown) => log.warn({ err: error }, 'could not settle the side-effect claim; its lease frees it'));
       });
-      if (await finishAndTell(job, 'done', { summary: outcome.summary, learnt: outcome.learnt })) {
+      // The human period starts now that the human has the customer (SPEC §8.4).
+      const human = { periodMs: channel.humanTtlMinutes * 60_000, keepMs: config.conversations.ttlHours * 3_600_000 };
+      if (await finishAndTell(job, 'done', { summary: outcome.summary, learnt: outcome.learnt, human })) {
         deps.observer?.finished?.(provider.name, 'done');
       }
       deps.observer?.attempt?.(provider.name, 'done', seconds());

@@ -3,8 +3,8 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ChannelKit } from '../src/channels/types.js';
-import { isAsyncChannel, type AsyncChannelConfig, type Config } from '../src/config.js';
-import { effectiveState, isWithHuman, type Conversation } from '../src/conversations/state.js';
+import { isAsyncChannel, type Config } from '../src/config.js';
+import type { Conversation } from '../src/conversations/state.js';
 import type { ConversationLock, ConversationStore, InboxEntry } from '../src/conversations/store.js';
 import { newDelivery } from '../src/delivery/records.js';
 import type { Lanes } from '../src/inbox/lanes.js';
@@ -20,8 +20,6 @@ export const laneJobSchema = z.strictObject({ channel: z.string().regex(/^[a-z0-
 const MAX_BATCH = 50;
 /** A batch whose bot call was cut this many times by crashes gets the botFailure policy instead of another call. */
 const MAX_TRIES = 2;
-/** How soon to look again at an echo that may be ours (its send has not returned yet). */
-const ECHO_WAIT_MS = 200;
 
 export interface InboxWorkerDeps {
   config: Config;
@@ -49,47 +47,12 @@ export function batchMessage(entries: readonly InboxEntry[], phone: string): Tur
  * off the inbox. One drain job runs per customer at a time (BullMQ deduplication), so
  * messages are processed in arrival order across every process.
  *
- * A `fromMe` message (SPEC §9.3) is decided atomically with the sends in flight: our own
- * echo, a send not returned yet (looked at again shortly), or a person on the phone taking
- * the conversation. A debounce window not over yet (SPEC §9.1) delays the job until it is.
+ * A turn during which a person took the conversation from the phone is superseded at its
+ * commit (its replies are cancelled, SPEC §8.4). A debounce window not over yet (SPEC §9.1)
+ * delays the job until it is.
  */
 export function createInboxWorker(deps: InboxWorkerDeps) {
   const { config, store, turn, logger } = deps;
-
-  async function takeOwnerMessage(
-    job: Job,
-    token: string | undefined,
-    lock: ConversationLock,
-    channel: AsyncChannelConfig,
-    entry: InboxEntry,
-    conversation: Conversation,
-    log: Logger,
-  ): Promise<void> {
-    const now = Date.now();
-    const state = effectiveState(conversation, now);
-    const takeoverOn = channel.kind === 'evolution' || channel.kind === 'zapi' ? channel.takeoverOnOwnerMessage : false;
-    // A platform's attendant already has it: a message from the phone changes nothing. A
-    // person on the phone who keeps answering keeps the conversation (the period restarts).
-    const humanUntil = now + channel.humanTtlMinutes * 60_000;
-    const takeover =
-      takeoverOn && !(isWithHuman(state) && conversation.takenBy === 'handoff' && conversation.state === 'human')
-        ? { fields: { state: 'human' as const, handoffId: null, humanUntil, takenBy: 'phone' as const, address: entry.to }, ttlMs: turn.ttlFor(humanUntil, now) }
-        : null;
-    const outcome = await store.ownerMessage(lock, entry.id, takeover);
-    if (outcome === 'wait') {
-      // A send to this customer is in flight: this may be its echo, arriving before the send
-      // call returned the id. Decide once the send has ended.
-      await store.release(lock);
-      await job.moveToDelayed(Date.now() + ECHO_WAIT_MS, token);
-      throw new DelayedError();
-    }
-    if (outcome === 'takeover') {
-      if (!isWithHuman(state) || conversation.takenBy !== 'phone') deps.observer?.released?.('phone');
-      log.info({ messageId: entry.id, previous: state }, 'a person answered from the phone: the conversation is with a human, the bot stays quiet');
-    } else if (outcome === 'lost') {
-      log.warn({ messageId: entry.id }, 'lost the conversation lock deciding a fromMe message; looking again');
-    }
-  }
 
   async function drain(job: Job, token?: string): Promise<string> {
     const parsed = laneJobSchema.safeParse(job.data);
@@ -125,7 +88,10 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
       const { entries, conversation, tries } = claim;
       const head = entries[0] as InboxEntry;
       if (head.k === 'owner') {
-        await takeOwnerMessage(job, token, lock, channel, head, conversation, log);
+        // Left by an earlier version: a message from the business's own number is decided when
+        // it is accepted now (inbox/accept.ts), so this one only leaves the inbox.
+        log.warn({ messageId: head.id }, 'dropping a fromMe message queued by an earlier version');
+        await store.commit(lock, { inbox: { count: 1, head: head.id } });
         continue;
       }
 
@@ -137,13 +103,19 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
       let deliveries: ReturnType<typeof newDelivery>[];
       try {
         if (tries > 1) log.warn({ messageId: head.id, tries }, 'processing a batch again: its last run was cut short (a crash or a lost lock)');
-        const result = await turn.run(ref.channel, channel, message, conversation, log, { interrupted: tries > MAX_TRIES });
+        const persist = async (change: { fields: Partial<Conversation>; ttlMs: number }) => {
+          if ((await store.commit(lock, { conversation: change, release: false })) !== 'ok') throw new Error('lost the conversation lock while writing a release');
+        };
+        const result = await turn.run(ref.channel, channel, message, conversation, log, { interrupted: tries > MAX_TRIES, persist });
         outcome = result.outcome.kind;
         const sender = deps.channels.get(ref.channel)?.sender;
         deliveries = sender
           ? result.events.flatMap((event) => sender.render(event).map((outgoing) => newDelivery(ref, { messageId: head.id, to: head.to, outgoing, acceptedAt: head.at })))
           : [];
-        committed = await store.commit(lock, { ...result.commit, inbox: { count: entries.length, head: head.id }, deliveries });
+        // Fenced by the lock, and superseded if a person took the conversation from the phone meanwhile (SPEC §8.4).
+        const learnt = result.commit.conversation?.fields;
+        const keep = learnt ? { ...(learnt.botId !== undefined ? { botId: learnt.botId } : {}), ...(learnt.conversationId !== undefined ? { conversationId: learnt.conversationId } : {}) } : {};
+        committed = await store.commit(lock, { ...result.commit, inbox: { count: entries.length, head: head.id }, deliveries, phoneGen: conversation.phoneGen, keep });
       } catch (error) {
         // The batch stays in the inbox, marked in flight: BullMQ runs the job again and the
         // batch is processed again (counted as a try).
@@ -151,6 +123,10 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
         throw error;
       } finally {
         stop();
+      }
+      if (committed === 'superseded') {
+        log.info({ messageIds: entries.map((e) => e.id), outcome, cancelled: deliveries.length }, 'a person answered from the phone while the bot was deciding: its replies are cancelled');
+        continue;
       }
       if (committed !== 'ok') {
         log.warn({ messageId: head.id, outcome }, 'lost the conversation lock before recording the batch; it will be processed again');

@@ -12,6 +12,10 @@ import { createDeliveryRecords } from '../src/delivery/records.js';
 import { DELIVERY_RECORD_TTL_MS } from '../src/conversations/store.js';
 import type { Lanes } from '../src/inbox/lanes.js';
 import { laneJobSchema } from './inbox.worker.js';
+import { laneId } from '../src/inbox/lanes.js';
+import { parseWhere } from '../src/keys.js';
+import { SENT_RECORD_TTL_MS } from '../src/delivery/outbox.js';
+import { scriptsFor } from '../src/redis/scripts.js';
 import { createBullConnection, type RedisClient } from '../src/redis/connection.js';
 import type { HandoffNotifier } from './handoff.worker.js';
 import { closeWorker, handoffEnder } from './handoff.worker.js';
@@ -23,7 +27,7 @@ export interface ReconcileReport {
   repaired: number;
   forgotten: number;
   trimmed: number;
-  /** Inbox/outbox lanes started again (a pending delivery, or a drain job that failed for good). */
+  /** Inbox/outbox lanes started again (a pending delivery, accepted messages with no live drain job, or a drain job that failed for good). */
   kicked: number;
 }
 
@@ -52,6 +56,8 @@ const MAX_GRACE_MS = 30_000;
 /** At most this many pending records are looked at per run (the next run takes the rest). */
 const BATCH = 500;
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+/** At most this many inboxes are looked at per run (oldest first; the next run takes the rest). */
+const INBOX_BATCH = 2_000;
 
 /**
  * Nothing in a process's memory is the only thing that ends a handoff (SPEC §1): any worker
@@ -69,6 +75,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
   const index = records.index;
   const GRACE_MS = Math.min(MAX_GRACE_MS, config.worker.reconcileIntervalMs);
   const deliveries = createDeliveryRecords(deps.redis, keys);
+  const run = scriptsFor(deps.redis);
 
   async function reconcileHandoffs(report: ReconcileReport, now: number): Promise<void> {
     for (const id of await index.oldest('pending', now - GRACE_MS, BATCH)) {
@@ -114,9 +121,42 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
 
   async function trimIndexes(report: ReconcileReport, now: number): Promise<void> {
     // Scores are createdAt (pending) or finishedAt: an entry older than the record's TTL
-    // has no record any more.
+    // has no record any more (a sent delivery's record lives a day, the others a week).
     for (const state of index.states) report.trimmed += await index.trim(state, now - HANDOFF_RECORD_TTL_MS);
-    for (const state of deliveries.index.states) report.trimmed += await deliveries.index.trim(state, now - DELIVERY_RECORD_TTL_MS);
+    for (const state of deliveries.index.states) report.trimmed += await deliveries.index.trim(state, now - (state === 'sent' ? SENT_RECORD_TTL_MS : DELIVERY_RECORD_TTL_MS));
+  }
+
+  /**
+   * SPEC §8.4: every accepted message is processed even if its drain job was lost (a crash
+   * between storing and scheduling, a failover, an eviction). Inboxes filed in the inbox index
+   * more than the grace period ago are looked at: an empty one leaves the index (unless it was
+   * filed again meanwhile), one with messages and no live drain job is started again.
+   */
+  async function reconcileInboxes(report: ReconcileReport, now: number): Promise<void> {
+    const lanes = deps.lanes;
+    const queue = deps.laneQueues?.find((q) => q.name === QUEUES.inbox);
+    if (!lanes || !queue) return;
+    const found = await deps.redis.zrangebyscore(keys.inboxIndex(), '-inf', now - GRACE_MS, 'WITHSCORES', 'LIMIT', 0, INBOX_BATCH);
+    const entries: { member: string; score: string }[] = [];
+    for (let i = 0; i + 1 < found.length; i += 2) entries.push({ member: found[i] as string, score: found[i + 1] as string });
+    await Promise.all(
+      entries.map(async ({ member, score }) => {
+        const ref = parseWhere(member);
+        const waiting = ref ? await deps.redis.llen(keys.inbox(ref.channel, ref.phone)) : 0;
+        if (!ref || waiting === 0) {
+          report.forgotten += Number(await run('index-forget-if', [keys.inboxIndex()], [member, score]));
+          return;
+        }
+        const jobId = await queue.getDeduplicationJobId(laneId(ref));
+        const state = jobId ? await queue.getJobState(jobId) : 'unknown';
+        if (LIVE_STATES.has(state)) return;
+        // A deduplication key left pointing at a job that is gone would make the kick a no-op.
+        if (jobId) await queue.removeDeduplicationKey(laneId(ref));
+        await lanes.kickInbox(ref);
+        report.kicked += 1;
+        logger.warn({ channel: ref.channel, phone: ref.phone, waiting, jobState: state }, 'accepted messages had no live drain job; started it again');
+      }),
+    );
   }
 
   /**
@@ -163,6 +203,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
     const now = Date.now();
     await reconcileHandoffs(report, now);
     await reconcileLanes(report, now);
+    await reconcileInboxes(report, now);
     await trimIndexes(report, now);
     if (Object.values(report).some((n) => n > 0)) logger.info({ ...report }, 'reconciled');
     return report;

@@ -32,8 +32,6 @@ export interface OutboxWorkerDeps {
 export function createOutboxWorker(deps: OutboxWorkerDeps) {
   const { config, logger } = deps;
   const outbox = createOutbox(deps.redis, deps.keys);
-  // The in-flight mark outlives any send (its echo check must not see a send as over early).
-  const sendingTtlMs = config.delivery.timeoutMs + 5_000;
 
   async function drain(job: Job, token?: string): Promise<string> {
     const parsed = laneJobSchema.safeParse(job.data);
@@ -44,34 +42,55 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     for (;;) {
       const id = await outbox.head(ref);
       if (!id) return `${sent} sent`;
-      const begun = await outbox.begin(ref, id, sendingTtlMs);
+      const begun = await outbox.begin(ref, id);
+      if (begun.kind === 'cancelled') {
+        deps.observer?.delivery?.(ref.channel, 'cancelled');
+        logger.info({ channel: ref.channel, phone: ref.phone, deliveryId: id, outcome: 'cancelled' }, 'reply not sent: a person answered from the phone after it was written');
+        continue;
+      }
       if (begun.kind !== 'ok') continue;
-      const delivery = begun.delivery;
+      const { delivery, seen } = begun;
       const log = logger.child({ channel: ref.channel, phone: ref.phone, deliveryId: id, messageId: delivery.messageId, attempt: delivery.attempts });
       const started = performance.now();
       let partsSent = delivery.partsSent;
       const ids: string[] = [];
+      // Parts whose ledger entries may go: confirmed by the channel, or certainly never sent.
+      const forget: number[] = [];
       try {
         if (!sender) throw new UnrecoverableError(`channel ${ref.channel} has no sender in the configuration any more`);
         const parts = sender.split(delivery);
-        for (; partsSent < parts.length; partsSent++) ids.push(...(await sender.send(delivery, parts[partsSent] as (typeof parts)[number])).ids);
+        if (seen > 0) {
+          // An earlier try ended without an answer, but the customer got the text: its echo came.
+          log.info({ parts: seen }, 'an earlier try of this reply reached the customer (its echo arrived): not sent again');
+          partsSent = Math.min(parts.length, partsSent + seen);
+        }
+        for (; partsSent < parts.length; partsSent++) {
+          ids.push(...(await sender.send(delivery, parts[partsSent] as (typeof parts)[number])).ids);
+          forget.push(partsSent);
+        }
       } catch (error) {
         const lastError = describeFailure(error);
         const retryable = isUpstreamError(error) ? error.retryable : isRedisError(error);
+        // A send that may have been applied keeps its ledger entry: its echo, whenever it
+        // comes, is ours, and once seen the retry skips it (SPEC §8.4).
+        const unsent = isUpstreamError(error) && !error.ambiguous && error.kind !== 'invalid_response';
+        if (unsent) forget.push(partsSent);
+        const fields = { lastError, partsSent: String(partsSent) };
+        const ambiguous = !unsent;
         if (retryable && delivery.attempts < config.delivery.attempts) {
-          await outbox.end(ref, id, 'retry', { lastError, partsSent: String(partsSent) }, ids);
+          await outbox.end(ref, id, { outcome: 'retry', fields, sentIds: ids, forget, ambiguous });
           deps.observer?.delivery?.(ref.channel, 'retry');
           const delay = retryDelayMs(delivery.attempts, config.delivery, isUpstreamError(error) ? error.retryAfterMs : undefined);
           log.warn({ err: error, outcome: 'retry', retryInMs: delay }, 'delivery attempt');
           await job.moveToDelayed(Date.now() + delay, token);
           throw new DelayedError();
         }
-        await outbox.end(ref, id, 'failed', { lastError, partsSent: String(partsSent) }, ids);
+        await outbox.end(ref, id, { outcome: 'failed', fields, sentIds: ids, forget, ambiguous });
         deps.observer?.delivery?.(ref.channel, 'failed');
         log.error({ err: error, lastError, outcome: 'failed' }, 'reply could not be delivered; recorded as failed, the next reply goes on');
         continue;
       }
-      await outbox.end(ref, id, 'sent', { partsSent: String(partsSent), sentIds: ids.join(',') }, ids);
+      await outbox.end(ref, id, { outcome: 'sent', fields: { partsSent: String(partsSent), sentIds: ids.join(',') }, sentIds: ids, forget });
       sent += 1;
       deps.observer?.delivery?.(ref.channel, 'sent');
       if (delivery.acceptedAt) deps.observer?.replyLatency?.(ref.channel, (Date.now() - delivery.acceptedAt) / 1000);

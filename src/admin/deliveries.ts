@@ -6,7 +6,7 @@ import type { Core } from '../service.js';
 import { newestRecords } from './lists.js';
 import { invalid, limitOf, route } from './router.js';
 
-/** `GET /admin/deliveries?state=pending|sent|failed` and `GET /admin/deliveries/{id}` (SPEC §8.2). */
+/** `GET /admin/deliveries?state=pending|sent|failed|cancelled` and `GET /admin/deliveries/{id}` (SPEC §8.2). */
 export function createDeliveryRoutes(core: Core): express.Router {
   const records = createDeliveryRecords(core.redis, core.keys);
   const router = express.Router();
@@ -15,7 +15,7 @@ export function createDeliveryRoutes(core: Core): express.Router {
     '/admin/deliveries',
     route(async (req, res) => {
       const state = req.query.state;
-      if (state !== undefined && !(DELIVERY_STATES as readonly unknown[]).includes(state)) throw invalid('state', 'must be pending, sent or failed');
+      if (state !== undefined && !(DELIVERY_STATES as readonly unknown[]).includes(state)) throw invalid('state', 'must be pending, sent, failed or cancelled');
       const states = state ? [state as DeliveryState] : DELIVERY_STATES;
       const found = await newestRecords(records.index, states, limitOf(req), (id) => records.read(id));
       res.json({ deliveries: found.map(publicDelivery) });

@@ -100,7 +100,7 @@ export function createAdminRouter(core: Core): express.Router {
   /** A fenced commit that must succeed (the lock was taken a moment ago). */
   async function commitOrBusy(lock: ConversationLock, commit: Parameters<typeof store.commit>[1]): Promise<'ok' | 'not_failed'> {
     const result = await store.commit(lock, commit);
-    if (result === 'lost') throw new AppError('conversation_busy', 'lost the customer’s turn while acting; try again', 503);
+    if (result === 'lost' || result === 'superseded') throw new AppError('conversation_busy', 'lost the customer’s turn while acting; try again', 503);
     return result;
   }
 
@@ -183,10 +183,11 @@ export function createAdminRouter(core: Core): express.Router {
         }
         // Record and conversation re-opened in one fenced script; the side-effect claim stays,
         // so a MeHub transfer that may have applied is checked before anything is sent again.
-        const humanUntil = Date.now() + channel.humanTtlMinutes * 60_000;
+        // The human period starts when the handoff is done (SPEC §8.4).
+        const keepUntil = Date.now() + channel.humanTtlMinutes * 60_000;
         const reopened = await commitOrBusy(lock, {
           handoff: { reopen: id },
-          conversation: { fields: { state: 'handoff_pending', handoffId: id, humanUntil, takenBy: 'handoff' }, ttlMs: core.turn.ttlFor(humanUntil, Date.now()) },
+          conversation: { fields: { state: 'handoff_pending', handoffId: id, humanUntil: null, takenBy: 'handoff' }, ttlMs: core.turn.ttlFor(keepUntil, Date.now()) },
         });
         if (reopened === 'not_failed') throw new AppError('not_failed', 'the handoff is no longer failed', 409);
         try {

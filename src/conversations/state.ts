@@ -19,6 +19,12 @@ export interface Conversation {
   takenBy: TakenBy | null;
   /** Where the channel reaches this customer, exactly as it gave it (`from`, the JID's digits…). */
   address: string | null;
+  /**
+   * How many times a person took the conversation from the phone (SPEC §8.4). Written only by
+   * the scripts that accept such a message; a turn or a reply that began under an older value
+   * is superseded (its replies are cancelled).
+   */
+  phoneGen: number;
 }
 
 export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
@@ -29,6 +35,7 @@ export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
   humanUntil: null,
   takenBy: null,
   address: null,
+  phoneGen: 0,
 });
 
 const STATES = new Set<string>(['bot', 'handoff_pending', 'human', 'handoff_failed']);
@@ -54,6 +61,7 @@ export function conversationFromHash(hash: Record<string, string> | readonly str
     humanUntil: Number.isFinite(humanUntil) ? humanUntil : null,
     takenBy: fields.takenBy === 'phone' || fields.takenBy === 'handoff' ? fields.takenBy : null,
     address: fields.address || null,
+    phoneGen: Number(fields.phoneGen) || 0,
   };
 }
 
@@ -88,3 +96,11 @@ export function isWithHuman(state: ConversationState): boolean {
 
 /** What a conversation given back to the bot looks like (released, expired, failed handoff). */
 export const BACK_TO_BOT: Readonly<Partial<Conversation>> = Object.freeze({ state: 'bot', handoffId: null, humanUntil: null, takenBy: null });
+
+/**
+ * How long a conversation is kept from `now`: the usual idle TTL, past the end of its human
+ * period when it has one running.
+ */
+export function conversationTtlMs(idleTtlMs: number, humanUntil: number | null, now: number): number {
+  return idleTtlMs + Math.max(0, (humanUntil ?? now) - now);
+}

@@ -52,10 +52,22 @@ export interface TurnCommit {
   deliveries?: readonly NewDelivery[];
   /** Give the lock up (default true). */
   release?: boolean;
+  /**
+   * The conversation's `phoneGen` when the turn read it (asynchronous turns): if a person took
+   * the conversation from the phone since, the turn is superseded (SPEC §8.4) — only `keep` is
+   * written, no handoff is created, and the deliveries are recorded `cancelled`.
+   */
+  phoneGen?: number;
+  /** What a superseded turn still keeps (what Toolzz taught it: botId, conversationId). */
+  keep?: Partial<Conversation>;
 }
 
-/** 'lost': the lock was no longer ours, nothing was written; 'not_failed': the handoff to re-open is not failed. */
-export type CommitResult = 'ok' | 'lost' | 'not_failed';
+/**
+ * 'lost': the lock was no longer ours, nothing was written; 'superseded': a person took the
+ * conversation from the phone during the turn (see TurnCommit.phoneGen); 'not_failed': the
+ * handoff to re-open is not failed.
+ */
+export type CommitResult = 'ok' | 'lost' | 'superseded' | 'not_failed';
 
 /** An accepted message of an asynchronous channel, as kept in the customer's inbox. */
 export interface InboxEntry {
@@ -80,12 +92,47 @@ export type BatchClaim =
   | { kind: 'wait'; readyAt: number }
   | { kind: 'batch'; tries: number; conversation: Conversation; exists: boolean; entries: InboxEntry[] };
 
-export type OwnerOutcome = 'lost' | 'echo' | 'wait' | 'takeover' | 'ignored' | 'gone';
+/**
+ * What a message sent from the business's own number was (SPEC §9.3, §8.4): a repeat, our own
+ * echo (`how`: by the id a send returned, the channel's API marker, or the text of a send whose
+ * outcome was unknown), or a person — whose message took the conversation (`takeover`), changed
+ * nothing because takeovers are off (`off`) or a platform's attendant has the customer (`platform`).
+ * `wasByPhone`: a person already had the conversation from the phone before.
+ */
+export type OwnerOutcome =
+  | { kind: 'duplicate' }
+  | { kind: 'echo'; how: 'id' | 'api' | 'text' }
+  | { kind: 'person'; effect: 'takeover' | 'off' | 'platform'; wasByPhone: boolean };
+
+/** A message sent from the business's own number, as `acceptOwner` decides it. */
+export interface OwnerMessage {
+  id: string;
+  /** Its text's fingerprint (delivery/echoes.ts), '' when it has none. */
+  fingerprint: string;
+  sentByApi: boolean;
+  /** What a takeover writes; null when takeovers are off on the channel. */
+  takeover: { fields: Partial<Conversation>; ttlMs: number } | null;
+}
 
 const IN_PROGRESS = '~in-progress';
+
+/**
+ * The answer stored for a processed messageId. A message first accepted while its channel was
+ * asynchronous (`reply` set then) holds a plain marker: its first answer was SPEC §8.1's 202.
+ * No stored state of an earlier configuration may turn into a 500 (SPEC §8.4).
+ */
+function storedRecord(raw: string, messageId: string): MessageRecord {
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    if (parsed && typeof parsed === 'object' && typeof (parsed as MessageRecord).status === 'number' && typeof (parsed as MessageRecord).body === 'object') return parsed as MessageRecord;
+  } catch {
+    // not JSON: the acceptance marker below
+  }
+  return { status: 202, body: { status: 'accepted', messageId } };
+}
 /** Deliveries are kept this long after their creation (admin API), and the outbox with them. */
 export const DELIVERY_RECORD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
-export const DELIVERY_STATES = ['pending', 'sent', 'failed'] as const;
+export const DELIVERY_STATES = ['pending', 'sent', 'failed', 'cancelled'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 /** Asynchronous channels: each (channel, customer, messageId) is de-duplicated at least this long (SPEC §8.1). */
 export const ACCEPTED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -239,6 +286,11 @@ export function createConversationStore(options: ConversationStoreOptions) {
     if (handoff && 'create' in handoff) spec.handoff = { op: 'create', fields: newRecordFields(handoff.create), ttlMs: HANDOFF_RECORD_TTL_MS };
     else if (handoff) spec.handoff = { op: 'reopen', id: handoff.reopen, ttlMs: HANDOFF_RECORD_TTL_MS };
     if (commit.inbox) spec.inbox = commit.inbox;
+    if (commit.phoneGen !== undefined) {
+      spec.phoneGen = String(commit.phoneGen);
+      spec.cancelledAt = new Date(now).toISOString();
+      if (commit.keep && Object.keys(commit.keep).length > 0) spec.keep = conversationFields(commit.keep, now);
+    }
     if (commit.deliveries?.length) {
       spec.deliveries = commit.deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS }));
       spec.outboxTtlMs = DELIVERY_RECORD_TTL_MS;
@@ -259,7 +311,7 @@ export function createConversationStore(options: ConversationStoreOptions) {
         run<[string, (string[] | string)?]>('begin', [...lockKeys(ref), keys.message(ref.channel, ref.phone, messageId)], [lock.token, leaseMs, options.inProgressTtlMs, IN_PROGRESS]),
       );
       if (reply[0] === 'in_progress') return { kind: 'in_progress' };
-      if (reply[0] === 'duplicate') return { kind: 'duplicate', record: JSON.parse(reply[1] as string) as MessageRecord };
+      if (reply[0] === 'duplicate') return { kind: 'duplicate', record: storedRecord(reply[1] as string, messageId) };
       return parseTurn(reply as [string, string[]?], lock);
     },
 
@@ -313,6 +365,10 @@ export function createConversationStore(options: ConversationStoreOptions) {
         filing.push(() => deliveryIndex.file(delivery.id, 'pending', now), () => deliveryIndex.point(delivery.id, lock.ref, DELIVERY_RECORD_TTL_MS));
       }
       const [reply] = await Promise.all([committing, fileQuietly(filing)]);
+      if (reply[0] === 'superseded' && commit.deliveries?.length) {
+        // Filed pending in the same tick as the commit; they were recorded cancelled.
+        await fileQuietly(commit.deliveries.map((d) => () => deliveryIndex.file(d.id, 'cancelled', now)));
+      }
       return reply[0];
     },
 
@@ -366,34 +422,48 @@ export function createConversationStore(options: ConversationStoreOptions) {
     },
 
     /**
-     * A `fromMe` message at the head of the inbox (SPEC §9.3), decided atomically with the
-     * sends in flight: our own echo, not decided yet ('wait'), or a takeover (`takeover`
-     * written; null = takeovers are off).
+     * Asynchronous channels: de-duplicates a message sent from the business's own number and
+     * decides at once what it is, atomically with the customer's sends (scripts/accept-owner.lua):
+     * a person's message takes the conversation before anything else of this customer is done.
      */
-    async ownerMessage(lock: ConversationLock, messageId: string, takeover: { fields: Partial<Conversation>; ttlMs: number } | null): Promise<OwnerOutcome> {
-      const { channel, phone } = lock.ref;
-      const reply = await run<[OwnerOutcome]>(
-        'owner-message',
-        [conv(lock.ref), keys.lockQueue(channel, phone), keys.lockLeases(channel, phone), keys.inbox(channel, phone), keys.echo(channel, phone, messageId), keys.sending(channel, phone)],
-        [lock.token, messageId, takeover ? JSON.stringify({ fields: conversationFields(takeover.fields), ttlMs: Math.ceil(takeover.ttlMs) }) : ''],
+    async acceptOwner(ref: ConversationRef, message: OwnerMessage): Promise<OwnerOutcome> {
+      const { channel, phone } = ref;
+      const spec = {
+        record: 'accepted',
+        recordTtlMs: ACCEPTED_TTL_MS,
+        fingerprint: message.fingerprint,
+        sentByApi: message.sentByApi,
+        takeover: message.takeover ? { fields: conversationFields(message.takeover.fields), ttlMs: Math.max(1, Math.ceil(message.takeover.ttlMs)) } : false,
+      };
+      const reply = await guarded(
+        run<string[]>(
+          'accept-owner',
+          [keys.message(channel, phone, message.id), conv(ref), keys.echo(channel, phone, message.id), keys.sentLedger(channel, phone)],
+          [JSON.stringify(spec)],
+        ),
       );
-      return reply[0];
+      if (reply[0] === 'duplicate') return { kind: 'duplicate' };
+      if (reply[0] === 'echo') return { kind: 'echo', how: reply[1] as 'id' | 'api' | 'text' };
+      return { kind: 'person', effect: reply[1] as 'takeover' | 'off' | 'platform', wasByPhone: reply[2] === '1' };
     },
 
     /**
-     * Ends a pending handoff (worker): its record, the conversation (`done` → human,
-     * `failed` → handoff_failed) only if it still waits for this handoff, and what the
-     * customer must be told. -1: it had already ended; 0: the conversation had moved on.
+     * Ends a pending handoff (worker): its record, the conversation (`done` → human, its
+     * human period starting now when `human` is given; `failed` → handoff_failed) only if it
+     * still waits for this handoff, and what the customer must be told. -1: it had already
+     * ended; 0: the conversation had moved on.
      */
     async finishHandoff(
       job: HandoffJob,
       outcome: 'done' | 'failed',
       fields: Record<string, string>,
       deliveries: readonly NewDelivery[] = [],
+      human?: { periodMs: number; keepMs: number },
     ): Promise<-1 | 0 | 1> {
       const now = Date.now();
       const { channel, phone } = job;
       const spec = {
+        ...(outcome === 'done' && human ? { humanUntil: String(now + human.periodMs), conversationTtlMs: Math.ceil(human.periodMs + human.keepMs) } : {}),
         id: job.handoffId,
         outcome,
         fields: { finishedAt: new Date(now).toISOString(), ...fields },

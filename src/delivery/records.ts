@@ -4,6 +4,8 @@ import { DELIVERY_STATES, type DeliveryState } from '../conversations/store.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
+import { splitText } from '../channels/text.js';
+import { textFingerprint } from './echoes.js';
 
 /**
  * What one delivery sends through the channel: a text for the customer (split by the sender
@@ -34,7 +36,13 @@ export interface DeliveryRecord {
   lastError: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** The last status the channel reported for it later (WhatsApp `statuses[]`), null when none. */
+  status: DeliveryStatus | null;
 }
+
+/** What WhatsApp reports about a message after it was sent (SPEC §8.4). */
+export type DeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed';
+const STATUSES: readonly string[] = ['sent', 'delivered', 'read', 'failed'];
 
 /** A delivery as the outbox worker reads it. */
 export interface StoredDelivery extends DeliveryRecord {
@@ -68,6 +76,7 @@ export function deliveryFromHash(hash: Record<string, string>): StoredDelivery |
     lastError: hash.lastError || null,
     createdAt: hash.createdAt ?? '',
     finishedAt: hash.finishedAt || null,
+    status: STATUSES.includes(hash.status ?? '') ? (hash.status as DeliveryStatus) : null,
     to: hash.to ?? hash.phone ?? '',
     outgoing,
     partsSent: Number(hash.partsSent ?? '0') || 0,
@@ -77,13 +86,18 @@ export function deliveryFromHash(hash: Record<string, string>): StoredDelivery |
 
 /** The admin view of a stored delivery. */
 export function publicDelivery(d: StoredDelivery): DeliveryRecord {
-  const { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt } = d;
-  return { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt };
+  const { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt, status } = d;
+  return { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt, status };
 }
 
-/** A new pending delivery's fields (created in the commit of the turn that produced it). */
+/**
+ * A new pending delivery's fields (created in the commit of the turn that produced it). A text
+ * carries the fingerprint of each part it will be sent as, so that its echoes are known as ours
+ * by their text too (delivery/echoes.ts).
+ */
 export function newDelivery(ref: ConversationRef, draft: { messageId: string; to: string; outgoing: Outgoing; acceptedAt?: number | null }): NewDelivery {
   const id = randomUUID();
+  const fingerprints = draft.outgoing.kind === 'text' ? splitText(draft.outgoing.text).map(textFingerprint).join(',') : '';
   return {
     id,
     fields: {
@@ -100,6 +114,7 @@ export function newDelivery(ref: ConversationRef, draft: { messageId: string; to
       createdAt: new Date().toISOString(),
       finishedAt: '',
       acceptedAt: draft.acceptedAt ? String(draft.acceptedAt) : '',
+      fingerprints,
     },
   };
 }

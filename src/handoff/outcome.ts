@@ -62,7 +62,8 @@ export function createHandoffOutcomes(redis: RedisClient, keys: Keys, store: Con
     },
 
     /**
-     * Ends the handoff: `done` moves the conversation to `human`, `failed` to
+     * Ends the handoff: `done` moves the conversation to `human` (its human period, `human`,
+     * starting now), `failed` to
      * `handoff_failed` (the next message goes to the bot) — only if the conversation still
      * waits for this handoff — and queues `deliveries` for the customer. Returns false if the
      * handoff had already ended.
@@ -70,12 +71,12 @@ export function createHandoffOutcomes(redis: RedisClient, keys: Keys, store: Con
     async finish(
       job: HandoffJob,
       outcome: 'done' | 'failed',
-      detail: { lastError?: string; summary?: string; learnt?: HandoffLearnt; deliveries?: readonly NewDelivery[] },
+      detail: { lastError?: string; summary?: string; learnt?: HandoffLearnt; deliveries?: readonly NewDelivery[]; human?: { periodMs: number; keepMs: number } },
     ): Promise<boolean> {
       const fields: Record<string, string> = { summary: detail.summary ?? '' };
       if (detail.lastError !== undefined) fields.lastError = detail.lastError;
       for (const [key, value] of Object.entries(detail.learnt ?? {})) if (value) fields[key] = value;
-      return (await store.finishHandoff(job, outcome, fields, detail.deliveries)) !== -1;
+      return (await store.finishHandoff(job, outcome, fields, detail.deliveries, detail.human)) !== -1;
     },
   };
 }

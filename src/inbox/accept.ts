@@ -1,6 +1,12 @@
+import type { Logger } from 'pino';
 import type { ChannelMessage } from '../channels/types.js';
-import type { Config } from '../config.js';
-import type { ConversationStore, InboxEntry } from '../conversations/store.js';
+import { isAsyncChannel, type Config } from '../config.js';
+import { conversationTtlMs } from '../conversations/state.js';
+import type { ConversationRef, ConversationStore, InboxEntry, OwnerOutcome } from '../conversations/store.js';
+import { textFingerprint } from '../delivery/echoes.js';
+import type { Keys } from '../keys.js';
+import type { ReleaseObserver } from '../observability/observers.js';
+import type { RedisClient } from '../redis/connection.js';
 import { laneId, type Lanes } from './lanes.js';
 
 export interface AcceptResult {
@@ -9,38 +15,91 @@ export interface AcceptResult {
   duplicates: ReadonlySet<string>;
 }
 
+export interface InboxDeps {
+  config: Config;
+  redis: RedisClient;
+  keys: Keys;
+  store: ConversationStore;
+  lanes: Lanes;
+  logger: Logger;
+  observer?: ReleaseObserver;
+}
+
 /**
  * Asynchronous channels, API side (SPEC §8.1): stores every message of a delivery in its
  * customer's inbox, de-duplicated, and makes sure each customer's inbox will be drained —
- * all before the webhook answers, so a 2xx means the messages are in Redis. The drain is
- * kicked for duplicates too: a process that died between storing and kicking gets its
- * message drained on the channel's redelivery.
+ * all before the webhook answers, so a 2xx means the messages are in Redis.
+ *
+ * - Every customer with messages is filed in the inbox index (in the same tick as the
+ *   message is stored): a drain job lost to a crash, a failover or an eviction is found by
+ *   the reconciler (SPEC §8.4), so a message stored but never scheduled is still processed,
+ *   and the webhook may answer 200 even when scheduling it failed.
+ * - The drain is kicked for duplicates too: a process that died between storing and kicking
+ *   gets its message drained on the channel's redelivery.
+ * - A message sent from the business's own number is decided at once (our echo, or a person
+ *   taking the conversation), never queued behind the customer's messages (SPEC §8.4).
  */
-export function createInbox(deps: { config: Config; store: ConversationStore; lanes: Lanes }) {
-  const { config, store, lanes } = deps;
+export function createInbox(deps: InboxDeps) {
+  const { config, store, lanes, redis, keys, logger } = deps;
+  const idleTtlMs = config.conversations.ttlHours * 3_600_000;
+
+  async function acceptOwner(message: ChannelMessage, now: number): Promise<OwnerOutcome> {
+    const channel = config.channels[message.channel];
+    const takeoverOn = channel !== undefined && isAsyncChannel(channel) && channel.kind !== 'json' && channel.takeoverOnOwnerMessage;
+    const humanUntil = now + (channel?.humanTtlMinutes ?? 0) * 60_000;
+    const ref = { channel: message.channel, phone: message.phone };
+    const outcome = await store.acceptOwner(ref, {
+      id: message.messageId,
+      fingerprint: message.text !== undefined ? textFingerprint(message.text) : '',
+      sentByApi: message.sentByApi === true,
+      takeover: takeoverOn
+        ? { fields: { state: 'human', handoffId: null, humanUntil, takenBy: 'phone', address: message.to }, ttlMs: conversationTtlMs(idleTtlMs, humanUntil, now) }
+        : null,
+    });
+    if (outcome.kind === 'person' && outcome.effect === 'takeover') {
+      if (!outcome.wasByPhone) deps.observer?.released?.('phone');
+      logger.info({ channel: ref.channel, phone: ref.phone, messageId: message.messageId }, 'a person answered from the phone: the conversation is with a human, the bot stays quiet');
+    }
+    return outcome;
+  }
+
   return {
     async accept(messages: readonly ChannelMessage[]): Promise<AcceptResult> {
       const now = Date.now();
-      const results = await Promise.all(
-        messages.map(async (message) => {
+      const customers = new Map<string, ConversationRef>();
+      for (const message of messages) if (message.kind !== 'owner') customers.set(laneId(message), { channel: message.channel, phone: message.phone });
+      const filed = customers.size > 0 ? redis.zadd(keys.inboxIndex(), ...[...customers.values()].flatMap((ref) => [now, `${ref.channel}\n${ref.phone}`])) : null;
+      const results = await Promise.all([
+        filed,
+        ...messages.map(async (message) => {
+          if (message.kind === 'owner') return { message, accepted: (await acceptOwner(message, now)).kind !== 'duplicate', firstHeldAt: null };
           const entry: InboxEntry = { id: message.messageId, k: message.kind, to: message.to, at: now };
           if (message.text !== undefined) entry.text = message.text;
           if (message.name) entry.name = message.name;
           if (message.what) entry.what = message.what;
           if (message.externalIds && Object.keys(message.externalIds).length > 0) entry.externalIds = message.externalIds;
           const ref = { channel: message.channel, phone: message.phone };
-          return { message, ref, ...(await store.accept(ref, entry)) };
+          return { message, ...(await store.accept(ref, entry)) };
         }),
-      );
+      ]).then(([, ...stored]) => stored);
       // One kick per customer, with the debounce delay its held messages leave (SPEC §9.1).
-      const kicks = new Map<string, { ref: { channel: string; phone: string }; delayMs: number; debounce: boolean }>();
-      for (const { ref, message, firstHeldAt } of results) {
+      const kicks = new Map<string, { ref: ConversationRef; delayMs: number; debounce: boolean }>();
+      for (const { message, firstHeldAt } of results) {
+        if (message.kind === 'owner') continue;
+        const ref = { channel: message.channel, phone: message.phone };
         const debounceMs = config.channels[ref.channel]?.debounceMs ?? 0;
         const heldFor = debounceMs > 0 && message.kind === 'text';
         const readyAt = heldFor ? Math.min(now + debounceMs, (firstHeldAt ?? now) + 5 * debounceMs) : now;
         kicks.set(laneId(ref), { ref, delayMs: readyAt - now, debounce: debounceMs > 0 });
       }
-      await Promise.all([...kicks.values()].map((k) => lanes.kickInbox(k.ref, k.delayMs, k.debounce)));
+      await Promise.all(
+        [...kicks.values()].map((k) =>
+          lanes.kickInbox(k.ref, k.delayMs, k.debounce).catch((error: unknown) => {
+            // Stored and indexed: the reconciler starts this inbox within a minute.
+            logger.error({ err: error, channel: k.ref.channel, phone: k.ref.phone }, 'could not schedule an accepted message; the reconciler will');
+          }),
+        ),
+      );
       const duplicates = new Set(results.filter((r) => !r.accepted).map((r) => r.message.messageId));
       return { accepted: results.length - duplicates.size, duplicates };
     },

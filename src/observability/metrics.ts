@@ -49,7 +49,7 @@ export function createMetrics(options: { queues?: Record<string, Queue> } = {}) 
   });
   const deliveries = new Counter({
     name: 'handoff_deliveries_total',
-    help: 'Replies and events sent through asynchronous channels, by channel and outcome (sent, retry, failed)',
+    help: 'Replies and events sent through asynchronous channels, by channel and outcome (sent, retry, failed — also when the channel reports it later —, cancelled)',
     labelNames: ['channel', 'outcome'] as const,
     registers: [registry],
   });
@@ -64,6 +64,12 @@ export function createMetrics(options: { queues?: Record<string, Queue> } = {}) 
     name: 'handoff_inbound_messages_total',
     help: 'Messages of asynchronous channels at the webhook, by channel and outcome (accepted, duplicate, ignored)',
     labelNames: ['channel', 'outcome'] as const,
+    registers: [registry],
+  });
+  const ignoredMessages = new Counter({
+    name: 'webhook_messages_ignored_total',
+    help: 'Message items of asynchronous channels not processed, by channel and reason (unreadable, unknown_address, foreign_number, reaction, edit, group…)',
+    labelNames: ['channel', 'reason'] as const,
     registers: [registry],
   });
   const releases = new Counter({
@@ -118,6 +124,7 @@ export function createMetrics(options: { queues?: Record<string, Queue> } = {}) 
     worker,
     delivery,
     inbound: (channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count = 1) => inbound.inc({ channel, outcome }, count),
+    ignoredMessages: (channel: string, reason: string, count: number) => ignoredMessages.inc({ channel, reason }, count),
     webhookRequest: (channel: string, status: number) => {
       // One labelled child per (channel, status), looked up instead of re-hashing labels.
       const key = `${channel}\u0000${status}`;

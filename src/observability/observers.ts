@@ -9,8 +9,8 @@ export interface WorkerObserver {
 }
 
 export interface DeliveryObserver {
-  /** One send try: `sent`, `retry` or `failed` (for good). */
-  delivery?(channel: string, outcome: 'sent' | 'retry' | 'failed'): void;
+  /** One send try: `sent`, `retry` or `failed` (for good, or reported failed later by the channel); `cancelled`: not sent, a person answered from the phone. */
+  delivery?(channel: string, outcome: 'sent' | 'retry' | 'failed' | 'cancelled'): void;
   /** From the message's acceptance to its reply being sent, in seconds. */
   replyLatency?(channel: string, seconds: number): void;
 }

@@ -65,7 +65,12 @@ export function createPipeline(deps: PipelineDeps) {
   async function processLocked(channelName: string, message: InboundMessage, lock: ConversationLock, conversation: Conversation, log: Logger): Promise<PipelineResult> {
     const channel = config.channels[channelName];
     if (!channel) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
-    const { outcome, commit } = await turn.run(channelName, channel, message, conversation, log);
+    const persist = async (change: { fields: Partial<Conversation>; ttlMs: number }) => {
+      if ((await store.commit(lock, { conversation: change, release: false })) !== 'ok') {
+        throw new AppError('conversation_busy', 'lost the conversation lock; retry the message', 503, { retryable: true });
+      }
+    };
+    const { outcome, commit } = await turn.run(channelName, channel, message, conversation, log, { persist });
 
     if (outcome.kind === 'bot_failed') {
       await store.abort(lock, message.messageId, commit.conversation);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_MESSAGES, isAsyncChannel, toolzzTokenFor, type ChannelConfig, type Config } from '../config.js';
-import { BACK_TO_BOT, effectiveState, isWithHuman, type Conversation } from '../conversations/state.js';
+import { BACK_TO_BOT, conversationTtlMs as keepFor, effectiveState, isWithHuman, type Conversation } from '../conversations/state.js';
 import type { TurnCommit } from '../conversations/store.js';
 import { isUpstreamError, UpstreamError } from '../errors.js';
 import type { HandoffJob } from '../handoff/job.js';
@@ -89,7 +89,7 @@ export function createTurn(deps: TurnDeps) {
   const conversationTtlMs = config.conversations.ttlHours * 3_600_000;
   const sleep = deps.sleep ?? defaultSleep;
   /** The conversation outlives its human period by the usual idle TTL. */
-  const ttlFor = (humanUntil: number | null, now: number) => conversationTtlMs + Math.max(0, (humanUntil ?? now) - now);
+  const ttlFor = (humanUntil: number | null, now: number) => keepFor(conversationTtlMs, humanUntil, now);
 
   async function askBot(channel: ChannelConfig, conversation: Conversation, text: string, log: Logger, learnt: Partial<Conversation>): Promise<BotOutcome> {
     const token = toolzzTokenFor(config, channel);
@@ -149,7 +149,9 @@ export function createTurn(deps: TurnDeps) {
     now: number,
   ): Promise<{ job: HandoffJob; commit: TurnResult['commit'] }> {
     const handoffId = randomUUID();
-    const humanUntil = now + channel.humanTtlMinutes * 60_000;
+    // The human period starts when the handoff is done (SPEC §8.4); while it is pending the
+    // conversation waits for it, however long its tries take. Kept at least as long as before.
+    const keepUntil = now + channel.humanTtlMinutes * 60_000;
     const job: HandoffJob = {
       handoffId,
       channel: channelName,
@@ -177,8 +179,8 @@ export function createTurn(deps: TurnDeps) {
       job,
       commit: {
         conversation: {
-          fields: { ...learnt, state: 'handoff_pending', handoffId, humanUntil, takenBy: 'handoff', ...(message.address ? { address: message.address } : {}) },
-          ttlMs: ttlFor(humanUntil, now),
+          fields: { ...learnt, state: 'handoff_pending', handoffId, humanUntil: null, takenBy: 'handoff', ...(message.address ? { address: message.address } : {}) },
+          ttlMs: ttlFor(keepUntil, now),
         },
         handoff: { create: job },
       },
@@ -199,7 +201,14 @@ export function createTurn(deps: TurnDeps) {
       message: TurnMessage,
       conversation: Conversation,
       log: Logger,
-      options: { interrupted?: boolean } = {},
+      options: {
+        interrupted?: boolean;
+        /**
+         * Writes a conversation change at once, still holding the lock: a human found done is
+         * back with the bot before the bot is asked, whatever the bot call does (SPEC §8.4).
+         */
+        persist?: (change: { fields: Partial<Conversation>; ttlMs: number }) => Promise<void>;
+      } = {},
     ): Promise<TurnResult> {
       const now = Date.now();
       // The policies of asynchronous channels (SPEC §8.3); a synchronous one answers the channel instead.
@@ -213,6 +222,7 @@ export function createTurn(deps: TurnDeps) {
         // SPEC §9.2: ask the platform whether the human is done (at most every 30 s).
         const done = await deps.statusCheck.isHumanDone(channelName, channel, message.phone, conversation, log);
         if (done) {
+          await options.persist?.({ fields: BACK_TO_BOT, ttlMs: ttlFor(null, now) });
           deps.observer?.released?.('platform_status');
           log.info({ handoffId: conversation.handoffId }, 'the platform says the human is done: back to the bot');
           state = 'bot';
@@ -254,7 +264,8 @@ export function createTurn(deps: TurnDeps) {
       } catch (error) {
         if (!isUpstreamError(error)) throw error;
         log.error({ err: error, code: error.code, status: error.status }, asynchronous ? 'Toolzz call failed; applying the botFailure policy' : 'Toolzz call failed; the message stays unprocessed for the channel to retry');
-        const keep = learnt.conversationId ? { conversation: { fields: learnt, ttlMs: ttlFor(null, now) } } : {};
+        // What was learnt is kept whatever the bot did: a conversation back from a human stays the bot's.
+        const keep = Object.keys(learnt).length > 0 ? { conversation: { fields: learnt, ttlMs: ttlFor(null, now) } } : {};
         if (!policies) return { outcome: { kind: 'bot_failed', error }, events: [], commit: keep };
         const policy = policies.botFailure;
         if (policy.action === 'ignore') return { outcome: { kind: 'ignored' }, events: [], commit: keep };

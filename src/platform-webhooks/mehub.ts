@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { BACK_TO_BOT, effectiveState } from '../conversations/state.js';
 import { AppError } from '../errors.js';
+import { createHandoffRecords } from '../handoff/records.js';
 import type { Core } from '../service.js';
 import { secretMatcher } from '../webhook/auth.js';
 import { issuesOf, normalizePhone } from '../webhook/schema.js';
@@ -24,9 +25,18 @@ const envelopeSchema = z.object(
 
 /** What a CHAT_ENDED names (research §4; the exact `data` of this event was not captured publicly). */
 const chatEndedSchema = z.object({
-  chat: z.object({ channel: z.object({ token: z.string().min(1) }) }),
+  chat: z.object({ token: z.string().min(1).optional(), channel: z.object({ token: z.string().min(1) }) }),
   contact: z.object({ phone: z.union([z.string(), z.number()]).transform(String) }),
 });
+
+/** The envelope's `timestamp` (ISO text, or unix seconds or ms) in ms; null when absent or unreadable. */
+export function eventTime(value: unknown): number | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return value < 1e12 ? value * 1000 : value;
+  if (typeof value !== 'string' || value.trim() === '') return null;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return eventTime(Number(value));
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? null : parsed;
+}
 
 /**
  * `POST /platform-webhooks/mehub` (SPEC §9.2): MeHub's events, enabled by
@@ -38,6 +48,7 @@ const chatEndedSchema = z.object({
  */
 export function createMehubEventsRouter(core: Core): express.Router {
   const { config, redis, keys, store, logger, metrics } = core;
+  const records = createHandoffRecords(redis, keys);
   const router = express.Router();
   const secret = config.providers.mehub.webhookSecret;
   const matches = secret ? secretMatcher(secret) : undefined;
@@ -49,12 +60,35 @@ export function createMehubEventsRouter(core: Core): express.Router {
     byDestination.set(channel.handoff.channel, [...(byDestination.get(channel.handoff.channel) ?? []), name]);
   }
 
-  async function release(channel: string, phone: string, webhookId: string): Promise<boolean> {
+  /**
+   * SPEC §8.4: a stale "done" never ends a newer episode — an event about another chat than
+   * the one the current handoff went to (when known), or sent before that handoff was done.
+   */
+  async function staleFor(ref: { channel: string; phone: string }, handoffId: string | null, event: { chatToken?: string; at: number | null }): Promise<string | null> {
+    const full = handoffId ? await records.readFull(handoffId, ref) : null;
+    const knownChat = full?.learnt.mehubChatToken;
+    if (knownChat && event.chatToken && event.chatToken !== knownChat) return `it is about chat ${event.chatToken}, the handoff went to chat ${knownChat}`;
+    const doneAt = Date.parse(full?.record.finishedAt ?? '');
+    // MeHub's timestamps may be whole seconds: a second of slack.
+    if (event.at !== null && Number.isFinite(doneAt) && event.at < doneAt - 1_000) return `it was sent at ${new Date(event.at).toISOString()}, before the handoff was done (${full?.record.finishedAt})`;
+    return null;
+  }
+
+  async function release(channel: string, phone: string, webhookId: string, event: { chatToken?: string; at: number | null }): Promise<boolean> {
     const turn = await store.acquire({ channel, phone }, Date.now() + LOCK_WAIT_MS);
     if (!turn) throw new AppError('unavailable', 'the customer’s turn is held; MeHub will redeliver', 503);
     const { conversation, exists, lock } = turn;
     if (!exists || effectiveState(conversation, Date.now()) !== 'human' || conversation.takenBy === 'phone') {
       await store.release(lock);
+      return false;
+    }
+    const stale = await staleFor({ channel, phone }, conversation.handoffId, event).catch(async (error: unknown) => {
+      await store.release(lock);
+      throw error;
+    });
+    if (stale) {
+      await store.release(lock);
+      logger.info({ channel, phone, handoffId: conversation.handoffId, webhookId, why: stale }, 'MeHub CHAT_ENDED is about an earlier episode; the conversation stays with the human');
       return false;
     }
     const result = await store.commit(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: core.turn.ttlFor(null, Date.now()) } });
@@ -94,7 +128,8 @@ export function createMehubEventsRouter(core: Core): express.Router {
             issues: chat.success ? [{ path: 'data.contact.phone', message: 'must be a phone number' }] : chat.error.issues.map((i) => ({ path: `data.${i.path.join('.')}`, message: i.message })),
           });
         }
-        for (const channel of byDestination.get(chat.data.chat.channel.token) ?? []) if (await release(channel, phone, webhookId)) released += 1;
+        const about = { chatToken: chat.data.chat.token, at: eventTime(envelope.data.timestamp) };
+        for (const channel of byDestination.get(chat.data.chat.channel.token) ?? []) if (await release(channel, phone, webhookId, about)) released += 1;
       }
       await redis.set(seenKey, '1', 'PX', EVENT_TTL_MS);
       res.json({ status: 'ok' });

@@ -14,18 +14,20 @@ import type { RedisClient } from './connection.js';
  */
 export type ScriptName =
   | 'accept'
+  | 'accept-owner'
   | 'begin'
   | 'claim-batch'
   | 'commit-turn'
   | 'delivery-begin'
   | 'delivery-end'
+  | 'delivery-status'
   | 'handoff-claim'
   | 'handoff-finish'
   | 'handoff-settle'
   | 'handoff-start'
   | 'heartbeat'
+  | 'index-forget-if'
   | 'index-move'
-  | 'owner-message'
   | 'poll';
 
 interface ScriptSource {
@@ -77,10 +79,10 @@ export const VARIADIC_KEYS: Readonly<Record<string, readonly [number, number]>> 
   'commit-turn': [7, 11],
   // record, conversation, outbox + up to 2 deliveries
   'handoff-finish': [3, 5],
-  // outbox, record, marker + up to 8 echo ids
+  // outbox, record, sent ledger + up to 8 echo ids
   'delivery-end': [3, 11],
-  // the states of one record kind
-  'index-move': [3, 3],
+  // the states of one record kind (deliveries have four)
+  'index-move': [3, 4],
 };
 /** The most echo ids one delivery remembers (a split text of a few parts, one or two ids each). */
 export const MAX_ECHO_IDS = 8;

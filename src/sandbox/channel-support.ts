@@ -154,20 +154,26 @@ export abstract class ChannelEmulator<TSent> extends Emulator {
 /**
  * A channel that posts the business's own messages back to its webhook as `fromMe`
  * (Evolution, Z-API): each send is echoed after its answer, before it (the race the product
- * must survive), or not at all; {@link phoneSend}-style messages are recorded alongside.
+ * must survive), `echoDelayMs` after it was applied whatever the answer does ('late'), or not
+ * at all; {@link phoneSend}-style messages are recorded alongside.
  */
 export abstract class EchoingEmulator<TSent> extends ChannelEmulator<TSent> {
   echo: EchoMode;
+  /** With `echo: 'late'`: how long after a send is applied its echo is posted (ms). */
+  echoDelayMs: number;
   webhookUrl: string | undefined;
+  /** Late echoes not posted yet: dropped on reset and close, so none lands in the next test. */
+  private readonly lateEchoes = new Set<NodeJS.Timeout>();
 
   constructor(
     name: string,
     routes: Route[],
     authorize: ConstructorParameters<typeof Emulator>[2],
-    private readonly echoDefaults: { echo?: EchoMode; webhookUrl?: string; webhookHeaders?: Record<string, string> },
+    private readonly echoDefaults: { echo?: EchoMode; echoDelayMs?: number; webhookUrl?: string; webhookHeaders?: Record<string, string> },
   ) {
     super(name, routes, authorize);
     this.echo = echoDefaults.echo ?? 'after';
+    this.echoDelayMs = echoDefaults.echoDelayMs ?? 0;
     this.webhookUrl = echoDefaults.webhookUrl;
   }
 
@@ -180,11 +186,18 @@ export abstract class EchoingEmulator<TSent> extends ChannelEmulator<TSent> {
     return this.webhooks.waitFor(count, predicate, timeoutMs);
   }
 
-  /** Also restores `echo` and `webhookUrl`. */
+  /** Also restores `echo`, `echoDelayMs` and `webhookUrl`, and drops late echoes not posted yet. */
   override reset(): void {
     super.reset();
+    this.dropLateEchoes();
     this.echo = this.echoDefaults.echo ?? 'after';
+    this.echoDelayMs = this.echoDefaults.echoDelayMs ?? 0;
     this.webhookUrl = this.echoDefaults.webhookUrl;
+  }
+
+  override async close(): Promise<void> {
+    this.dropLateEchoes();
+    await super.close();
   }
 
   protected requireWebhook(): string {
@@ -192,20 +205,38 @@ export abstract class EchoingEmulator<TSent> extends ChannelEmulator<TSent> {
     return this.webhookUrl;
   }
 
-  /** Posts the echo of send `id` as the echo mode says: awaited ('before'), after the answer, or not. */
+  /**
+   * Posts the echo of send `id`, just applied, as the echo mode says: awaited ('before'), once
+   * the handler returned ('after': normally just after the answer), on a timer of its own ('late': the answer may come before or
+   * after it, e.g. with an injected `applyThenDelayMs`), or not at all.
+   */
   protected async echoSend(id: string, raw: () => string): Promise<void> {
     const url = this.webhookUrl;
     if (!url || this.echo === 'off') return;
     const post = () => postAndRecord(this.webhooks, { kind: 'echo', id, url }, raw(), this.echoDefaults.webhookHeaders);
     if (this.echo === 'before') await post();
-    else setImmediate(() => void post());
+    else if (this.echo === 'late') {
+      const timer = setTimeout(() => {
+        this.lateEchoes.delete(timer);
+        void post();
+      }, this.echoDelayMs);
+      this.lateEchoes.add(timer);
+    } else setImmediate(() => void post());
   }
 
   /** Posts a `fromMe` message no send returned (a person on the phone), once answered. */
   protected async postPhoneMessage(id: string, raw: string): Promise<void> {
     await postAndRecord(this.webhooks, { kind: 'phone', id, url: this.requireWebhook() }, raw, this.echoDefaults.webhookHeaders);
   }
+
+  private dropLateEchoes(): void {
+    for (const timer of this.lateEchoes) clearTimeout(timer);
+    this.lateEchoes.clear();
+  }
 }
 
-/** When a channel emulator posts a send's `fromMe` echo. */
-export type EchoMode = 'after' | 'before' | 'off';
+/**
+ * When a channel emulator posts a send's `fromMe` echo: after the send's answer, before it,
+ * `echoDelayMs` after the send was applied whatever its answer does (`late`), or never.
+ */
+export type EchoMode = 'after' | 'before' | 'late' | 'off';

@@ -27,13 +27,20 @@ export interface EvolutionEmulatorOptions {
   webhookHeaders?: Record<string, string>;
   /** Default `after`; `before` is the race where the echo arrives before the send call returned its id. */
   echo?: EchoMode;
+  /** With `echo: 'late'`: ms between a send being applied and its echo (default 0). */
+  echoDelayMs?: number;
 }
 
 export interface EvolutionUpsertOptions {
   instance: string;
-  /** `<digits>@s.whatsapp.net`, `<id>@g.us`…; or give `phone` (digits). */
+  /** `<digits>@s.whatsapp.net`, `<id>@g.us`…; or give `phone` (digits), or `lid`. */
   remoteJid?: string;
+  /** The customer's digits: the JID, or with `lid` the phone next to it (`remoteJidAlt` / `senderPn`). */
   phone?: string;
+  /** A WhatsApp LID's digits: `remoteJid` is `<lid>@lid` and `addressingMode` `lid` (SPEC §11). */
+  lid?: string;
+  /** Where a LID message carries the phone: `remoteJidAlt` (Baileys 7, default) or `senderPn` (older versions). */
+  lidPhoneField?: 'remoteJidAlt' | 'senderPn';
   /** Default: 32 upper-case hex characters (an Android-sent id). */
   id?: string;
   fromMe?: boolean;
@@ -50,6 +57,22 @@ export interface EvolutionUpsertOptions {
   video?: true;
   audio?: true;
   sticker?: true;
+  /** A document (PDF) with this caption in `documentMessage.caption`. */
+  documentCaption?: string;
+  /** A document with this caption as WhatsApp clients send it: `documentWithCaptionMessage.message.documentMessage`. */
+  documentWithCaption?: string;
+  /** A document without caption. */
+  document?: true;
+  /** A tap on a reply button: `buttonsResponseMessage.selectedDisplayText`. */
+  buttonReply?: string;
+  /** A choice in a list message: `listResponseMessage.title`. */
+  listReply?: string;
+  /** A reaction to an earlier message (an empty emoji removes it, as on WhatsApp). */
+  reaction?: { emoji: string; messageId: string };
+  /** An edit of an earlier message, as Baileys delivers it: `editedMessage` wrapping a `MESSAGE_EDIT` protocol message. */
+  edited?: { messageId: string; text: string };
+  /** The id of an earlier message deleted for everyone: a `REVOKE` protocol message. */
+  revoked?: string;
   /** The group member who wrote (group JIDs). */
   participant?: string;
   /** Default `DELIVERY_ACK`, or `SERVER_ACK` when `fromMe`. */
@@ -98,7 +121,19 @@ export function evolutionEvent(event: string, instance: string, data: unknown, e
   };
 }
 
-function messageContent(options: EvolutionUpsertOptions): { message: Record<string, unknown>; messageType: string } {
+const documentMedia = (caption: string | undefined): Record<string, unknown> => {
+  const media: Record<string, unknown> = { url: MEDIA_URL, mimetype: 'application/pdf', title: 'documento.pdf', fileName: 'documento.pdf', pageCount: 1 };
+  if (caption !== undefined) media.caption = caption;
+  return media;
+};
+/** What a button or list reply points back to: the business's message that offered the choice. */
+const quoted = () => ({ stanzaId: apiMessageId(), participant: EVOLUTION_DEFAULT_SENDER });
+
+/** The content (`message`) and `messageType` the options describe; `key` is the message's own key (for protocol messages). */
+function messageContent(
+  options: EvolutionUpsertOptions,
+  key: { remoteJid: string; fromMe: boolean },
+): { message: Record<string, unknown>; messageType: string } {
   if (options.extendedText !== undefined) return { message: { extendedTextMessage: { text: options.extendedText } }, messageType: 'extendedTextMessage' };
   if (options.imageCaption !== undefined || options.image) {
     const image: Record<string, unknown> = { url: MEDIA_URL, mimetype: 'image/jpeg' };
@@ -112,18 +147,53 @@ function messageContent(options: EvolutionUpsertOptions): { message: Record<stri
   }
   if (options.audio) return { message: { audioMessage: { url: MEDIA_URL, mimetype: 'audio/ogg; codecs=opus', seconds: 3, ptt: true } }, messageType: 'audioMessage' };
   if (options.sticker) return { message: { stickerMessage: { url: MEDIA_URL, mimetype: 'image/webp', isAnimated: false } }, messageType: 'stickerMessage' };
+  if (options.documentCaption !== undefined || options.document) {
+    return { message: { documentMessage: documentMedia(options.documentCaption) }, messageType: 'documentMessage' };
+  }
+  if (options.documentWithCaption !== undefined) {
+    const inner = { documentMessage: documentMedia(options.documentWithCaption) };
+    return { message: { documentWithCaptionMessage: { message: inner } }, messageType: 'documentWithCaptionMessage' };
+  }
+  if (options.buttonReply !== undefined) {
+    const reply = { selectedButtonId: 'btn-1', selectedDisplayText: options.buttonReply, type: 'DISPLAY_TEXT', contextInfo: quoted() };
+    return { message: { buttonsResponseMessage: reply }, messageType: 'buttonsResponseMessage' };
+  }
+  if (options.listReply !== undefined) {
+    const reply = { title: options.listReply, listType: 'SINGLE_SELECT', singleSelectReply: { selectedRowId: 'row-1' }, contextInfo: quoted() };
+    return { message: { listResponseMessage: reply }, messageType: 'listResponseMessage' };
+  }
+  if (options.reaction !== undefined) {
+    // Most often the customer reacting to the business's message (or the business to the customer's).
+    const reacted = { ...key, fromMe: !key.fromMe, id: options.reaction.messageId };
+    const reaction = { key: reacted, text: options.reaction.emoji, senderTimestampMs: String(Date.now()) };
+    return { message: { reactionMessage: reaction }, messageType: 'reactionMessage' };
+  }
+  if (options.edited !== undefined) {
+    const edited = { conversation: options.edited.text };
+    const edit = { key: { ...key, id: options.edited.messageId }, type: 'MESSAGE_EDIT', editedMessage: edited, timestampMs: String(Date.now()) };
+    return { message: { editedMessage: { message: { protocolMessage: edit } } }, messageType: 'editedMessage' };
+  }
+  if (options.revoked !== undefined) {
+    return { message: { protocolMessage: { key: { ...key, id: options.revoked }, type: 'REVOKE' } }, messageType: 'protocolMessage' };
+  }
   return { message: { conversation: options.text ?? 'Olá' }, messageType: 'conversation' };
 }
 
 /** A `messages.upsert` webhook as Evolution v2 posts it (webhook.controller.ts + `prepareMessage`). */
 export function evolutionUpsert(options: EvolutionUpsertOptions): unknown {
-  if (options.remoteJid === undefined && options.phone === undefined) throw new Error('evolutionUpsert: give remoteJid or phone');
-  const remoteJid = options.remoteJid ?? `${options.phone}@s.whatsapp.net`;
+  if (options.remoteJid === undefined && options.phone === undefined && options.lid === undefined) {
+    throw new Error('evolutionUpsert: give remoteJid or phone (or lid)');
+  }
+  const remoteJid = options.remoteJid ?? (options.lid !== undefined ? `${options.lid}@lid` : `${options.phone}@s.whatsapp.net`);
   const fromMe = options.fromMe ?? false;
   const key: Record<string, unknown> = { remoteJid, fromMe, id: options.id ?? phoneMessageId() };
+  if (options.lid !== undefined) {
+    if (options.phone !== undefined) key[options.lidPhoneField ?? 'remoteJidAlt'] = `${options.phone}@s.whatsapp.net`;
+    key.addressingMode = 'lid';
+  }
   if (options.participant !== undefined) key.participant = options.participant;
-  const digits = remoteJid.split('@')[0] ?? '';
-  const { message, messageType } = messageContent(options);
+  const digits = (options.lid !== undefined ? options.phone : undefined) ?? remoteJid.split('@')[0] ?? '';
+  const { message, messageType } = messageContent(options, { remoteJid, fromMe });
   return evolutionEvent(
     'messages.upsert',
     options.instance,

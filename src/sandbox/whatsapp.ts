@@ -17,10 +17,12 @@ export interface WhatsappSent {
 export interface WhatsappEmulatorOptions {
   /** The Graph API bearer token; undefined accepts any. */
   accessToken?: string;
-  /** Where status webhooks go (the product's `/webhooks/{channel}`). */
+  /** Where status webhooks and WhatsApp Business app echoes go (the product's `/webhooks/{channel}`). */
   webhookUrl?: string;
-  /** Signs status webhooks (`X-Hub-Signature-256`); unsigned when undefined. */
+  /** Signs status and echo webhooks (`X-Hub-Signature-256`); unsigned when undefined. */
   appSecret?: string;
+  /** The number {@link WhatsappEmulator.appSend} answers from when no send told it one. */
+  phoneNumberId?: string;
   /** POST a `sent` status webhook after every accepted message (default false). */
   statusWebhooks?: boolean;
 }
@@ -38,12 +40,36 @@ export interface MetaInboundMessage {
   [field: string]: unknown;
 }
 
+/** One item of `errors[]` of a `failed` status, as Meta sends it. */
+export interface MetaStatusError {
+  code: number;
+  title: string;
+  message: string;
+  error_data: { details: string };
+}
+
 export interface MetaStatus {
   id: string;
   status: MetaStatusValue;
   timestamp: string;
   recipient_id: string;
-  errors?: { code: number; title: string; message: string; error_data: { details: string } }[];
+  errors?: MetaStatusError[];
+}
+
+/**
+ * One item of `value.message_echoes[]` (`field: "smb_message_echoes"`): a message the business
+ * sent from the WhatsApp Business app, `from` its display number `to` the customer
+ * (developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_message_echoes).
+ */
+export interface MetaEcho extends MetaInboundMessage {
+  to: string;
+}
+
+export interface MetaEchoEnvelopeOptions {
+  phoneNumberId: string;
+  displayPhoneNumber?: string;
+  wabaId?: string;
+  echoes: MetaEcho[];
 }
 
 export interface MetaEnvelopeOptions {
@@ -78,6 +104,13 @@ const DEFAULT_MESSAGES: Record<number, { message: string; details: string }> = {
     details: 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
   },
 };
+
+/** `errors[]` of a failed status for `code`: the title is the error's name without Meta's `(#code) ` prefix. */
+function statusError(code: number): MetaStatusError {
+  const known = DEFAULT_MESSAGES[code];
+  const title = (known?.message ?? 'Error').replace(/^\(#\d+\) /, '');
+  return { code, title, message: title, error_data: { details: known?.details ?? 'Error.' } };
+}
 
 const fbtraceId = () => randomBytes(8).toString('base64').replace(/[^A-Za-z0-9]/g, 'x');
 
@@ -205,13 +238,48 @@ export function metaReaction(from: string, emoji: string, messageId: string): Me
   return { ...base(from, 'reaction'), reaction: { message_id: messageId, emoji } };
 }
 
-/** A status notification; `failed` carries Meta's `errors[]`. */
-export function metaStatus(id: string, recipient: string, status: MetaStatusValue): MetaStatus {
+/** An edit of an earlier message (Coexistence numbers): `edit.message` is the new content. */
+export function metaEdit(from: string, originalId: string, newText: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'edit', id), edit: { original_message_id: originalId, message: { type: 'text', text: { body: newText } } } };
+}
+
+/** A deletion of an earlier message (Coexistence numbers). */
+export function metaRevoke(from: string, originalId: string, id?: string): MetaInboundMessage {
+  return { ...base(from, 'revoke', id), revoke: { original_message_id: originalId } };
+}
+
+/**
+ * A status notification; `failed` carries Meta's `errors[]` for `code` (default 131026,
+ * undeliverable; e.g. 131047 for a message outside the 24-hour window).
+ */
+export function metaStatus(id: string, recipient: string, status: MetaStatusValue, code = 131026): MetaStatus {
   const result: MetaStatus = { id, status, timestamp: nowSeconds(), recipient_id: recipient };
-  if (status === 'failed') {
-    result.errors = [{ code: 131026, title: 'Message undeliverable', message: 'Message undeliverable', error_data: { details: 'Message could not be delivered to the recipient.' } }];
-  }
+  if (status === 'failed') result.errors = [statusError(code)];
   return result;
+}
+
+/** A text the business sent from the WhatsApp Business app to `to`, as an echo item. */
+export function metaEcho(to: string, text: string, id?: string): MetaEcho {
+  return metaEchoOf(to, metaText(META_DEFAULT_DISPLAY_PHONE, text, id));
+}
+
+/**
+ * Any message builder's item (an image, {@link metaEdit}, {@link metaRevoke}, {@link metaReaction}…)
+ * as the echo of the business sending it from the app: `from` the business number, `to` the customer.
+ */
+export function metaEchoOf(to: string, message: MetaInboundMessage, from = META_DEFAULT_DISPLAY_PHONE): MetaEcho {
+  const { from: _customer, ...content } = message;
+  return { from, to, ...content };
+}
+
+/** A `smb_message_echoes` delivery (SPEC §9.3): what the business sent from the WhatsApp Business app. */
+export function metaEchoEnvelope(options: MetaEchoEnvelopeOptions): unknown {
+  const value = {
+    messaging_product: 'whatsapp',
+    metadata: { display_phone_number: options.displayPhoneNumber ?? META_DEFAULT_DISPLAY_PHONE, phone_number_id: options.phoneNumberId },
+    message_echoes: options.echoes,
+  };
+  return { object: 'whatsapp_business_account', entry: [{ id: options.wabaId ?? META_DEFAULT_WABA_ID, changes: [{ field: 'smb_message_echoes', value }] }] };
 }
 
 /**
@@ -242,11 +310,17 @@ function invalid(details: string): RouteResult {
 /**
  * Meta WhatsApp Cloud API send endpoint, `POST /{version}/{phoneNumberId}/messages`, text
  * messages only: Bearer token, Meta's validation and error bodies (inject others with
- * {@link metaError}), optional signed `sent` status webhooks.
+ * {@link metaError}). Around it, the webhooks Meta posts: optional `sent` statuses after each
+ * send, `failed` statuses on demand ({@link reportStatus}, {@link failLater}), and the echoes
+ * of a person answering from the WhatsApp Business app ({@link appSend}), all signed.
  */
 export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
   statusWebhooks: boolean;
+  /** Where status and echo webhooks go; settable, like `statusWebhooks`. */
+  webhookUrl: string | undefined;
   private readonly options: WhatsappEmulatorOptions;
+  /** Error codes of the next accepted sends that fail after their 200 (see {@link failLater}). */
+  private readonly laterFailures: number[] = [];
 
   constructor(options: WhatsappEmulatorOptions = {}) {
     super(
@@ -266,9 +340,10 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     );
     this.options = options;
     this.statusWebhooks = options.statusWebhooks ?? false;
+    this.webhookUrl = options.webhookUrl;
   }
 
-  /** Outcomes of the status webhooks posted so far. */
+  /** Outcomes of the status and echo webhooks posted so far. */
   statusDeliveries(): WebhookResult[] {
     return this.webhooks.list();
   }
@@ -277,14 +352,64 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     return this.webhooks.waitFor(count, undefined, timeoutMs);
   }
 
-  /** Also forgets sends and webhook outcomes, and restores `statusWebhooks`. */
+  /**
+   * The next accepted send answers 200 as usual, then Meta reports it `failed` with `code`
+   * (an asynchronous failure, e.g. 131026 undeliverable or 131047 outside the 24-hour window).
+   * Queued: call it twice for the next two sends. Needs `webhookUrl` when the send arrives.
+   */
+  failLater(code = 131026): this {
+    this.laterFailures.push(code);
+    return this;
+  }
+
+  /**
+   * Posts a signed status webhook for a message this emulator accepted (its `to` is the
+   * recipient); `failed` carries Meta's `errors[]` for `code`. Resolves once it was answered.
+   */
+  async reportStatus(sentId: string, status: MetaStatusValue, code?: number): Promise<WebhookResult> {
+    const sent = this.sends.list().find((s) => s.id === sentId);
+    if (!sent) throw new Error(`whatsapp emulator: no accepted send has id ${sentId}`);
+    return this.postStatus(this.requireWebhook(), sent.phoneNumberId, metaStatus(sent.id, sent.to, status, code));
+  }
+
+  /**
+   * A person answering `to` from the WhatsApp Business app (Coexistence): posts a signed
+   * `smb_message_echoes` delivery with a fresh id no send returned, once it was answered;
+   * returns the id. The number is `phoneNumberId`, else `options.phoneNumberId`, else the last send's.
+   */
+  async appSend(to: string, text: string, phoneNumberId?: string): Promise<string> {
+    const url = this.requireWebhook();
+    const echo = metaEcho(to, text);
+    const raw = metaJson(metaEchoEnvelope({ phoneNumberId: phoneNumberId ?? this.options.phoneNumberId ?? this.lastPhoneNumberId(), echoes: [echo] }));
+    await postAndRecord(this.webhooks, { kind: 'phone', id: echo.id, url }, raw, this.signature(raw));
+    return echo.id;
+  }
+
+  /** Also forgets sends, webhook outcomes and pending {@link failLater}s, and restores `statusWebhooks` and `webhookUrl`. */
   override reset(): void {
     super.reset();
     this.statusWebhooks = this.options.statusWebhooks ?? false;
+    this.webhookUrl = this.options.webhookUrl;
+    this.laterFailures.length = 0;
   }
 
   override state(): unknown {
     return { sent: this.sent(), statusDeliveries: this.statusDeliveries(), statusWebhooks: this.statusWebhooks };
+  }
+
+  private requireWebhook(): string {
+    if (!this.webhookUrl) throw new Error('whatsapp emulator: no webhookUrl configured');
+    return this.webhookUrl;
+  }
+
+  private lastPhoneNumberId(): string {
+    const last = this.sends.list().at(-1);
+    if (!last) throw new Error('whatsapp emulator: no phoneNumberId (give one, or set options.phoneNumberId)');
+    return last.phoneNumberId;
+  }
+
+  private signature(raw: string): Record<string, string> {
+    return this.options.appSecret === undefined ? {} : { 'x-hub-signature-256': metaSignature(this.options.appSecret, raw) };
   }
 
   private send(version: string, phoneNumberId: string, body: unknown): RouteResult {
@@ -305,17 +430,16 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     const to = input.to;
     const id = wamid();
     this.sends.push({ id, phoneNumberId, version, to, text: textBody, at: Date.now() });
-    const webhookUrl = this.options.webhookUrl;
-    if (this.statusWebhooks && webhookUrl) {
-      // After the answer is written, like Meta's asynchronous notifications.
-      setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, id, to));
-    }
+    const webhookUrl = this.webhookUrl;
+    const failCode = webhookUrl ? this.laterFailures.shift() : undefined;
+    // After the answer is written, like Meta's asynchronous notifications.
+    if (webhookUrl && failCode !== undefined) setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, metaStatus(id, to, 'failed', failCode)));
+    else if (webhookUrl && this.statusWebhooks) setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, metaStatus(id, to, 'sent')));
     return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: to }], messages: [{ id }] } };
   }
 
-  private postStatus(url: string, phoneNumberId: string, id: string, to: string): Promise<WebhookResult> {
-    const raw = metaJson(metaEnvelope({ phoneNumberId, statuses: [metaStatus(id, to, 'sent')] }));
-    const headers: Record<string, string> = this.options.appSecret === undefined ? {} : { 'x-hub-signature-256': metaSignature(this.options.appSecret, raw) };
-    return postAndRecord(this.webhooks, { kind: 'status', id, url }, raw, headers);
+  private postStatus(url: string, phoneNumberId: string, status: MetaStatus): Promise<WebhookResult> {
+    const raw = metaJson(metaEnvelope({ phoneNumberId, statuses: [status] }));
+    return postAndRecord(this.webhooks, { kind: 'status', id: status.id, url }, raw, this.signature(raw));
   }
 }

@@ -24,6 +24,8 @@ export interface ZapiEmulatorOptions {
   webhookUrl?: string;
   /** Default `after`; `before` is the race where the echo arrives before the send call returned its id. */
   echo?: EchoMode;
+  /** With `echo: 'late'`: ms between a send being applied and its echo (default 0). */
+  echoDelayMs?: number;
   /** The number the instance is connected as (`connectedPhone`). */
   connectedPhone?: string;
 }
@@ -47,6 +49,22 @@ export interface ZapiReceivedOptions {
   videoCaption?: string;
   video?: true;
   audio?: true;
+  /** A document (PDF) with this caption in `document.caption`. */
+  documentCaption?: string;
+  /** A document without caption. */
+  document?: true;
+  /** A tap on a reply button: `buttonsResponseMessage` (`message` is the button's label). */
+  buttonReply?: { buttonId: string; message: string };
+  /** A choice in an option list: `listResponseMessage`. */
+  listReply?: { message?: string; title: string; selectedRowId: string };
+  /** A reaction to an earlier message: `reaction` (no other content). */
+  reaction?: { emoji: string; messageId: string };
+  /** A message pinned (or unpinned) in the chat: `pinMessage` (no other content). */
+  pin?: { messageId: string; action?: 'pin' | 'unpin'; durationSecs?: number };
+  /** A notice with no content, e.g. `CALL_VOICE`, `CALL_MISSED_VOICE`, `PROFILE_NAME_UPDATED`. */
+  notification?: string;
+  /** `fromApi`: the message was sent through Z-API's API (left out when undefined). */
+  fromApi?: boolean;
   isGroup?: boolean;
   isNewsletter?: boolean;
   isEdit?: boolean;
@@ -78,6 +96,28 @@ function content(options: ZapiReceivedOptions): Record<string, unknown> {
     return { video };
   }
   if (options.audio) return { audio: { ptt: true, seconds: 3, audioUrl: `${MEDIA_URL}.ogg`, mimeType: 'audio/ogg; codecs=opus' } };
+  if (options.documentCaption !== undefined || options.document) {
+    const document: Record<string, unknown> = {
+      documentUrl: `${MEDIA_URL}.pdf`,
+      mimeType: 'application/pdf',
+      title: 'documento',
+      pageCount: 1,
+      fileName: 'documento.pdf',
+    };
+    if (options.documentCaption !== undefined) document.caption = options.documentCaption;
+    return { document };
+  }
+  if (options.buttonReply) return { buttonsResponseMessage: { buttonId: options.buttonReply.buttonId, message: options.buttonReply.message } };
+  if (options.listReply) return { listResponseMessage: { ...options.listReply } };
+  if (options.reaction) {
+    const referencedMessage = { messageId: options.reaction.messageId, fromMe: !options.fromMe, phone: options.phone, participant: null };
+    return { reaction: { value: options.reaction.emoji, time: Date.now(), reactionBy: options.phone, referencedMessage } };
+  }
+  if (options.pin) {
+    const referencedMessage = { messageId: options.pin.messageId, fromMe: true, phone: options.phone, participant: null };
+    return { pinMessage: { action: options.pin.action ?? 'pin', pinDurationInSecs: options.pin.durationSecs ?? 604_800, referencedMessage } };
+  }
+  if (options.notification !== undefined) return { notification: options.notification, notificationParameters: [], callId: null };
   return { text: { message: options.text ?? 'Olá' } };
 }
 
@@ -106,6 +146,7 @@ export function zapiReceived(options: ZapiReceivedOptions): unknown {
     photo: 'https://pps.whatsapp.net/v/t61.24694-24/emulated.jpg',
     broadcast: false,
     type: options.type ?? 'ReceivedCallback',
+    ...(options.fromApi === undefined ? {} : { fromApi: options.fromApi }),
     ...content(options),
   };
 }
@@ -147,20 +188,44 @@ export class ZapiEmulator extends EchoingEmulator<ZapiSent> {
 
   /**
    * An attendant answering from the business phone / WhatsApp Web: posts a `fromMe` received
-   * callback with a fresh `messageId` that no send-text returned, once it was answered; returns the id.
+   * callback (`fromApi: false`) with a fresh `messageId` that no send-text returned, once it was
+   * answered; returns the id.
    */
   async phoneSend(phone: string, text: string): Promise<string> {
-    const id = zapiId();
-    await this.postPhoneMessage(id, JSON.stringify(this.callback(this.options.instanceId ?? 'EMULATED', id, phone, text)));
-    return id;
+    return this.postFromPhone({ phone, text });
+  }
+
+  /**
+   * Someone on the business phone pinning message `messageId` of the chat with `phone`: Z-API
+   * posts it as a `fromMe` received callback carrying `pinMessage`, which is no one answering.
+   * Returns the callback's own `messageId`.
+   */
+  async phonePin(phone: string, messageId: string): Promise<string> {
+    return this.postFromPhone({ phone, pin: { messageId } });
   }
 
   override state(): unknown {
     return { sent: this.sent(), echoes: this.echoes(), echo: this.echo };
   }
 
-  private callback(instanceId: string, messageId: string, phone: string, text: string): unknown {
-    return zapiReceived({ instanceId, messageId, phone, fromMe: true, text, status: 'SENT', connectedPhone: this.options.connectedPhone });
+  private async postFromPhone(options: Omit<ZapiReceivedOptions, 'instanceId'>): Promise<string> {
+    const messageId = zapiId();
+    const callback = zapiReceived({
+      instanceId: this.options.instanceId ?? 'EMULATED',
+      messageId,
+      fromMe: true,
+      fromApi: false,
+      status: 'RECEIVED',
+      connectedPhone: this.options.connectedPhone,
+      ...options,
+    });
+    await this.postPhoneMessage(messageId, JSON.stringify(callback));
+    return messageId;
+  }
+
+  /** The echo of a send-text: Z-API marks messages sent through its API with `fromApi: true`. */
+  private echoOf(instanceId: string, messageId: string, phone: string, text: string): unknown {
+    return zapiReceived({ instanceId, messageId, phone, fromMe: true, fromApi: true, text, status: 'SENT', connectedPhone: this.options.connectedPhone });
   }
 
   private async sendText(instanceId: string, instanceToken: string, body: unknown): Promise<RouteResult> {
@@ -177,7 +242,7 @@ export class ZapiEmulator extends EchoingEmulator<ZapiSent> {
     const messageId = zapiId();
     const zaapId = zapiId();
     this.sends.push({ id: messageId, zaapId, instanceId, phone, text: message, at: Date.now() });
-    await this.echoSend(messageId, () => JSON.stringify(this.callback(instanceId, messageId, phone, message)));
+    await this.echoSend(messageId, () => JSON.stringify(this.echoOf(instanceId, messageId, phone, message)));
     return { status: 200, body: { zaapId, messageId, id: messageId } };
   }
 }

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { ChannelKit } from '../channels/types.js';
+import type { ChannelKit, IgnoreReason } from '../channels/types.js';
+import type { StatusRecorder } from '../delivery/statuses.js';
 import { isAsyncChannel, type Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Inbox } from '../inbox/accept.js';
@@ -19,7 +20,13 @@ export interface WebhookDeps {
   pipeline: Pipeline;
   /** Asynchronous channels. */
   inbox: Inbox;
-  observer?: { inbound?(channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count?: number): void };
+  /** Delivery statuses reported later (WhatsApp `statuses[]`). */
+  statuses: StatusRecorder;
+  observer?: {
+    inbound?(channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count?: number): void;
+    /** Message items not processed, by reason (`webhook_messages_ignored_total`). */
+    ignoredMessages?(channel: string, reason: IgnoreReason, count: number): void;
+  };
 }
 
 /** The raw query string's parameters (most webhooks have none: nothing is parsed then). */
@@ -32,7 +39,7 @@ const invalid = (res: Response, issues: { path: string; message: string }[]) => 
 
 /**
  * `POST /webhooks/{channel}`: unknown channel (404) → content type (415) → raw body up to
- * 256 KiB (413) → UTF-8 (400) → the channel adapter's credentials on the raw bytes (401) →
+ * 256 KiB (413) → the channel adapter's credentials on the raw bytes (401) → UTF-8 (400) →
  * JSON (400) → then either the synchronous pipeline (plain `json` channels, SPEC §3) or the
  * adapter's parse and the durable inbox (every other kind, SPEC §8.1: the answer comes once
  * each message is stored and de-duplicated, before any bot call).
@@ -60,9 +67,10 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
       const channel = deps.config.channels[name];
       if (!channel) throw new AppError('unknown_channel', 'unknown channel', 404);
       const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      // JSON is UTF-8. Checked before the signature: for valid UTF-8 the text and the bytes
-      // correspond one to one, so a check of the decoded text is a check of the raw bytes;
-      // and ids made of invalid bytes cannot collapse into the same U+FFFD key.
+      // Credentials first, on the raw bytes: a request that fails them gets 401 whatever its
+      // body (SPEC §8.4), and tells an unauthenticated caller nothing about what it sent.
+      if (!kit.adapter.authenticate({ raw, headers: req.headers, query: queryOf(req) })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
+      // JSON is UTF-8; ids made of invalid bytes must not collapse into the same U+FFFD key.
       let text: string;
       try {
         text = utf8.decode(raw);
@@ -70,7 +78,6 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
         invalid(res, [{ path: '', message: 'body is not valid UTF-8' }]);
         return;
       }
-      if (!kit.adapter.authenticate({ raw, headers: req.headers, query: queryOf(req) })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
 
       let body: unknown;
       try {
@@ -99,8 +106,13 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
         invalid(res, parsed.issues);
         return;
       }
-      if (parsed.skipped?.length) (res.locals.log as Logger).warn({ channel: name, skipped: parsed.skipped }, 'ignored items of the delivery that could not be read');
-      const { accepted, duplicates } = parsed.messages.length > 0 ? await deps.inbox.accept(parsed.messages) : { accepted: 0, duplicates: new Set<string>() };
+      // Nothing dropped in silence (SPEC §8.4): what could not be read or routed is logged, everything not processed is counted.
+      if (parsed.skipped?.length) (res.locals.log as Logger).warn({ channel: name, skipped: parsed.skipped }, 'ignored items of the delivery that could not be read or routed');
+      for (const [reason, count] of Object.entries(parsed.ignoredBy ?? {})) if (count) deps.observer?.ignoredMessages?.(name, reason as IgnoreReason, count);
+      const [{ accepted, duplicates }] = await Promise.all([
+        parsed.messages.length > 0 ? deps.inbox.accept(parsed.messages) : { accepted: 0, duplicates: new Set<string>() },
+        parsed.statuses?.length ? deps.statuses.record(parsed.statuses) : undefined,
+      ]);
       deps.observer?.inbound?.(name, 'accepted', accepted);
       if (duplicates.size) deps.observer?.inbound?.(name, 'duplicate', duplicates.size);
       if (parsed.ignored) deps.observer?.inbound?.(name, 'ignored', parsed.ignored);

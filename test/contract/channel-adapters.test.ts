@@ -4,22 +4,28 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannels } from '../../src/channels/index.js';
-import type { ChannelAdapter, ChannelMessage, InboundParse, InboundRequest } from '../../src/channels/types.js';
+import { WARN_REASONS, type ChannelAdapter, type ChannelMessage, type IgnoreReason, type InboundParse, type InboundRequest } from '../../src/channels/types.js';
 import { parseConfig } from '../../src/config.js';
 import { postRaw, type PostAnswer } from '../../src/sandbox/channel-support.js';
 import { deliverEvolutionWebhook, evolutionEvent, evolutionUpsert } from '../../src/sandbox/evolution.js';
 import {
   deliverMetaWebhook,
+  META_DEFAULT_DISPLAY_PHONE,
   metaAudio,
   metaButton,
   metaButtonReply,
   metaDocument,
+  metaEcho,
+  metaEchoEnvelope,
+  metaEchoOf,
+  metaEdit,
   metaEnvelope,
   metaImage,
   metaJson,
   metaListReply,
   metaLocation,
   metaReaction,
+  metaRevoke,
   metaSignature,
   metaStatus,
   metaSticker,
@@ -43,11 +49,13 @@ const JSON_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OTHER_SECRET = 'whsec_b3RoZXItc2lnbmluZy1zZWNyZXQtMDEyMzQ1Njc4OQ==';
 const WA_NUMBER = '106540352242922';
 const WA_OTHER_NUMBER = '200000000000002';
+/** A number of another tenant: its channel has another app secret. */
+const WA_FOREIGN_NUMBER = '300000000000003';
 const EVO_INSTANCE = 'loja';
 
-const whatsappChannel = (phoneNumberId: string) => ({
+const whatsappChannel = (phoneNumberId: string, appSecret = WA_APP_SECRET) => ({
   kind: 'whatsapp-cloud',
-  whatsapp: { phoneNumberId, accessToken: 'wa-access-token', appSecret: WA_APP_SECRET, verifyToken: WA_VERIFY_TOKEN },
+  whatsapp: { phoneNumberId, accessToken: 'wa-access-token', appSecret, verifyToken: WA_VERIFY_TOKEN },
   bot: { id: BOT_ID },
   handoff: HANDOFF,
 });
@@ -61,6 +69,7 @@ const config = parseConfig(
       'site-signed': { auth: { signingSecret: JSON_SECRET }, bot: { id: BOT_ID }, handoff: HANDOFF },
       wa: whatsappChannel(WA_NUMBER),
       'wa-other': whatsappChannel(WA_OTHER_NUMBER),
+      'wa-foreign': whatsappChannel(WA_FOREIGN_NUMBER, 'another-tenant-app-secret'),
       evo: {
         kind: 'evolution',
         auth: { token: EVO_TOKEN },
@@ -286,6 +295,25 @@ function accepted(result: InboundParse): { messages: ChannelMessage[]; ignored: 
   return { messages: result.messages, ignored: result.ignored, skipped: result.skipped ?? [] };
 }
 
+/** The whole answer of a readable delivery (ignore reasons and statuses included). */
+function readable(result: InboundParse): Extract<InboundParse, { ok: true }> {
+  if (!result.ok) throw new Error(`expected the delivery to be readable, got ${JSON.stringify(result.issues)}`);
+  return result;
+}
+
+/**
+ * The accounting rule of every adapter: each message item not turned into a message is counted
+ * under exactly one reason, and exactly the warn-level ones are listed in `skipped`.
+ */
+function expectIgnored(result: InboundParse, ignoredBy: Partial<Record<IgnoreReason, number>>): Extract<InboundParse, { ok: true }> {
+  const ok = readable(result);
+  expect(ok.ignoredBy).toEqual(ignoredBy);
+  const warn = Object.entries(ignoredBy).reduce((sum, [reason, count]) => sum + (WARN_REASONS.has(reason as IgnoreReason) ? count : 0), 0);
+  expect(ok.skipped ?? []).toHaveLength(warn);
+  for (const item of ok.skipped ?? []) expect(item).toEqual({ path: expect.any(String), reason: expect.any(String) });
+  return ok;
+}
+
 describe.each(cases)('$label adapter contract', (c) => {
   const adapter = adapterOf(c.channel);
 
@@ -467,7 +495,7 @@ describe('evolution messages', () => {
     ['video caption', upsert({ videoCaption: 'veja' }), 'veja'],
   ])('%s → text', async (_label, payload, text) => {
     const { messages } = accepted(await receive(c, payload));
-    expect(messages).toEqual([{ channel: 'evo', messageId: idOf(payload), phone, to: phone, name: 'Maria', kind: 'text', text }]);
+    expect(messages).toEqual([{ channel: 'evo', messageId: idOf(payload), phone, to: phone, name: 'Maria', kind: 'text', text, sentAt: expect.any(Number) }]);
   });
 
   it.each([
@@ -488,7 +516,6 @@ describe('evolution messages', () => {
     ['status updates', 'status@broadcast'],
     ['a broadcast list', '1618404540@broadcast'],
     ['a newsletter', '120363198765432100@newsletter'],
-    ['a @lid JID', '214955124957347@lid'],
   ])('%s is ignored', async (_label, remoteJid) => {
     const result = accepted(await receive(c, evolutionUpsert({ instance: EVO_INSTANCE, remoteJid, participant: `${phone}@s.whatsapp.net`, text: 'oi' })));
     expect(result).toEqual({ messages: [], ignored: 1, skipped: [] });
@@ -523,7 +550,9 @@ describe('evolution messages', () => {
   it('fromMe is an owner message (with its text when it has one, without the business name)', async () => {
     const typed = upsert({ fromMe: true, text: 'Oi, aqui é a Ana da loja' });
     const voice = upsert({ fromMe: true, audio: true });
-    expect(accepted(await receive(c, typed)).messages).toEqual([{ channel: 'evo', messageId: idOf(typed), phone, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Ana da loja' }]);
+    expect(accepted(await receive(c, typed)).messages).toEqual([
+      { channel: 'evo', messageId: idOf(typed), phone, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Ana da loja', sentAt: expect.any(Number) },
+    ]);
     const [owner] = accepted(await receive(c, voice)).messages;
     expect(owner).toMatchObject({ messageId: idOf(voice), kind: 'owner' });
     expect(owner).not.toHaveProperty('text');
@@ -567,7 +596,9 @@ describe('zapi messages', () => {
     ['video caption', received({ videoCaption: 'veja' }), 'veja'],
   ])('%s → text', async (_label, payload, text) => {
     const { messages } = accepted(await receive(c, payload));
-    expect(messages).toEqual([{ channel: 'zapi', messageId: payload.messageId, phone, to: phone, name: 'Maria', kind: 'text', text }]);
+    expect(messages).toEqual([
+      { channel: 'zapi', messageId: payload.messageId, phone, to: phone, name: 'Maria', kind: 'text', text, sentAt: expect.any(Number) },
+    ]);
   });
 
   it.each([
@@ -612,7 +643,9 @@ describe('zapi messages', () => {
 
   it('fromMe is an owner message (with its text, without the business name)', async () => {
     const payload = received({ fromMe: true, text: 'Oi, aqui é a Ana', status: 'SENT' });
-    expect(accepted(await receive(c, payload)).messages).toEqual([{ channel: 'zapi', messageId: payload.messageId, phone, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Ana' }]);
+    expect(accepted(await receive(c, payload)).messages).toEqual([
+      { channel: 'zapi', messageId: payload.messageId, phone, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Ana', sentAt: expect.any(Number) },
+    ]);
   });
 
   it.each([
@@ -620,5 +653,482 @@ describe('zapi messages', () => {
     ['no messageId', { ...received({}), messageId: undefined }],
   ])('%s is skipped', async (_label, payload) => {
     expect(accepted(await receive(c, JSON.parse(JSON.stringify(payload))))).toMatchObject({ messages: [], ignored: 1, skipped: [{ reason: expect.any(String) }] });
+  });
+});
+
+describe('whatsapp-cloud: ignore reasons, routing by number, statuses, WhatsApp Business app echoes', () => {
+  const c = caseOf('whatsapp-cloud');
+  const phone = '5511988880002';
+  const deliver = async (payload: unknown) => readable(await receive(c, payload));
+  const messagesOf = (phoneNumberId: string, messages: MetaInboundMessage[]) =>
+    metaEnvelope({ phoneNumberId, messages, contacts: [{ wa_id: phone, name: 'Rita' }] });
+  /** A message item of a type the builders do not make (`system`, `ephemeral`…), with its type-named object. */
+  const typed = (type: string, content: Record<string, unknown> = {}): MetaInboundMessage => {
+    const { text: _text, ...item } = metaText(phone, 'x');
+    return { ...item, type, [type]: content };
+  };
+
+  it.each([
+    ['an edit (answered as an unsupported message before)', metaEdit(phone, 'wamid.ORIGINAL', 'texto corrigido'), 'edit'],
+    ['a deletion', metaRevoke(phone, 'wamid.ORIGINAL'), 'deleted'],
+    ['a reaction', metaReaction(phone, '👍', 'wamid.ORIGINAL'), 'reaction'],
+    ['a system notice', typed('system', { body: 'O cliente mudou de número', type: 'user_changed_number' }), 'system'],
+    ['an ephemeral notice', typed('ephemeral'), 'system'],
+    ['a request_welcome', typed('request_welcome'), 'system'],
+    ['an errors item', typed('errors'), 'system'],
+  ])('%s is ignored with its reason, not logged at warn', async (_label, message, reason) => {
+    const result = await deliver(messagesOf(WA_NUMBER, [message]));
+    expect(result).toMatchObject({ messages: [], ignored: 1 });
+    expectIgnored(result, { [reason]: 1 });
+  });
+
+  it('a message carries when it was sent (timestamp seconds → ms)', async () => {
+    const message = { ...metaText(phone, 'oi'), timestamp: '1739321024' };
+    expect((await deliver(messagesOf(WA_NUMBER, [message]))).messages).toEqual([expect.objectContaining({ messageId: message.id, sentAt: 1_739_321_024_000 })]);
+  });
+
+  describe('routing by phone_number_id (SPEC §8.4: one tenant cannot speak for another)', () => {
+    it("another configured number with the same app secret: that number's channel", async () => {
+      const message = metaText(phone, 'para o outro número');
+      const result = await deliver(messagesOf(WA_OTHER_NUMBER, [message]));
+      expect(result.messages).toEqual([expect.objectContaining({ channel: 'wa-other', messageId: message.id })]);
+      expectIgnored(result, {});
+    });
+
+    it("a number of a channel with another app secret: foreign_number, at warn, nothing routed", async () => {
+      const result = await deliver(messagesOf(WA_FOREIGN_NUMBER, [metaText(phone, 'oi'), metaAudio(phone)]));
+      expect(result).toMatchObject({ messages: [], ignored: 2 });
+      expectIgnored(result, { foreign_number: 2 });
+      expect(result.skipped).toEqual([
+        { path: 'entry.0.changes.0.value.messages.0', reason: expect.stringContaining(WA_FOREIGN_NUMBER) },
+        { path: 'entry.0.changes.0.value.messages.1', reason: expect.stringContaining('app secret') },
+      ]);
+    });
+
+    it('a number no channel has: unknown_number, at warn', async () => {
+      const result = await deliver(messagesOf('999999999999999', [metaText(phone, 'oi')]));
+      expectIgnored(result, { unknown_number: 1 });
+      expect(result.skipped).toEqual([{ path: 'entry.0.changes.0.value.messages.0', reason: expect.stringContaining('999999999999999') }]);
+    });
+
+    it('the reasons of one delivery add up: each item under one reason', async () => {
+      const good = metaText(phone, 'oi');
+      const { id: _id, ...noId } = metaText(phone, 'sem id');
+      const envelope = (options: Parameters<typeof metaEnvelope>[0]) => metaEnvelope(options) as { entry: unknown[] };
+      const payload = {
+        object: 'whatsapp_business_account',
+        entry: [
+          ...envelope({
+            phoneNumberId: WA_NUMBER,
+            messages: [good, metaEdit(phone, good.id, 'oi!'), noId as MetaInboundMessage, metaReaction(phone, '❤️', good.id)],
+          }).entry,
+          ...envelope({ phoneNumberId: WA_FOREIGN_NUMBER, messages: [metaText(phone, 'outro tenant')] }).entry,
+          ...envelope({ phoneNumberId: '999999999999999', messages: [metaText(phone, 'ninguém')] }).entry,
+        ],
+      };
+      const result = await deliver(payload);
+      expect(result.messages.map((m) => m.messageId)).toEqual([good.id]);
+      expect(result.ignored).toBe(5);
+      expectIgnored(result, { edit: 1, unreadable: 1, reaction: 1, foreign_number: 1, unknown_number: 1 });
+      expect(result.skipped?.map((s) => s.path)).toEqual([
+        'entry.0.changes.0.value.messages.2',
+        'entry.1.changes.0.value.messages.0',
+        'entry.2.changes.0.value.messages.0',
+      ]);
+    });
+  });
+
+  it.each([
+    ['no from', (() => {
+      const { from: _from, ...item } = metaText(phone, 'x');
+      return item as MetaInboundMessage;
+    })()],
+    ['a from that is not a phone', metaText('12', 'x')],
+    ['an id over 256 characters', metaText(phone, 'x', `wamid.${'A'.repeat(251)}`)],
+  ])('%s is unreadable, at warn', async (_label, message) => {
+    const result = await deliver(messagesOf(WA_NUMBER, [message]));
+    expectIgnored(result, { unreadable: 1 });
+    expect(result.skipped).toEqual([{ path: 'entry.0.changes.0.value.messages.0', reason: expect.any(String) }]);
+  });
+
+  describe('statuses → StatusReport (SPEC §8.4: failures reported later count)', () => {
+    const at = (status: ReturnType<typeof metaStatus>) => Number(status.timestamp) * 1000;
+
+    it('sent, delivered, read and failed statuses are reported; still counted as ignored, never as a message reason', async () => {
+      const statuses = [
+        metaStatus('wamid.S', phone, 'sent'),
+        metaStatus('wamid.D', phone, 'delivered'),
+        metaStatus('wamid.R', phone, 'read'),
+        metaStatus('wamid.F', phone, 'failed'),
+      ];
+      const result = await deliver(metaEnvelope({ phoneNumberId: WA_NUMBER, statuses }));
+      expect(result).toMatchObject({ messages: [], ignored: 4 });
+      expectIgnored(result, {});
+      expect(result.statuses).toEqual([
+        { channel: 'wa', phone, sentId: 'wamid.S', status: 'sent', at: at(statuses[0]!) },
+        { channel: 'wa', phone, sentId: 'wamid.D', status: 'delivered', at: at(statuses[1]!) },
+        { channel: 'wa', phone, sentId: 'wamid.R', status: 'read', at: at(statuses[2]!) },
+        { channel: 'wa', phone, sentId: 'wamid.F', status: 'failed', at: at(statuses[3]!), error: { code: 131026, title: 'Message undeliverable' } },
+      ]);
+    });
+
+    it("a failed status carries Meta's code and title (131047: outside the 24-hour window); without errors[] it is {null, 'failed'}", async () => {
+      const outside = metaStatus('wamid.F1', phone, 'failed', 131047);
+      const { errors: _errors, ...bare } = metaStatus('wamid.F2', phone, 'failed');
+      const result = await deliver(metaEnvelope({ phoneNumberId: WA_NUMBER, statuses: [outside, bare] }));
+      expect(result.statuses).toEqual([
+        expect.objectContaining({ sentId: 'wamid.F1', status: 'failed', error: { code: 131047, title: 'Re-engagement message' } }),
+        expect.objectContaining({ sentId: 'wamid.F2', status: 'failed', error: { code: null, title: 'failed' } }),
+      ]);
+    });
+
+    it('statuses follow the routing: same secret → that channel; a foreign or unknown number → dropped in silence', async () => {
+      const other = await deliver(metaEnvelope({ phoneNumberId: WA_OTHER_NUMBER, statuses: [metaStatus('wamid.O', phone, 'read')] }));
+      expect(other.statuses).toEqual([expect.objectContaining({ channel: 'wa-other', sentId: 'wamid.O' })]);
+      for (const phoneNumberId of [WA_FOREIGN_NUMBER, '999999999999999']) {
+        const dropped = await deliver(metaEnvelope({ phoneNumberId, statuses: [metaStatus('wamid.X', phone, 'failed')] }));
+        expect(dropped).toMatchObject({ messages: [], ignored: 1, statuses: [], skipped: [] });
+        expectIgnored(dropped, {});
+      }
+    });
+
+    it('a status the service cannot use (another status value, no id, no recipient) is dropped in silence', async () => {
+      const { id: _id, ...noId } = metaStatus('wamid.A', phone, 'sent');
+      const { recipient_id: _r, ...noRecipient } = metaStatus('wamid.B', phone, 'sent');
+      const statuses = [{ ...metaStatus('wamid.C', phone, 'sent'), status: 'deleted' }, noId, noRecipient, metaStatus('wamid.D', phone, 'delivered')];
+      const result = await deliver(metaEnvelope({ phoneNumberId: WA_NUMBER, statuses: statuses as ReturnType<typeof metaStatus>[] }));
+      expect(result).toMatchObject({ ignored: 4, skipped: [] });
+      expect(result.statuses?.map((s) => s.sentId)).toEqual(['wamid.D']);
+    });
+  });
+
+  describe('smb_message_echoes: the business answering from the WhatsApp Business app (SPEC §9.3)', () => {
+    const customer = '5511977770003';
+
+    it('a text echo is an owner message to the customer: phone and reply address from `to`, no name, its text and time', async () => {
+      const echo = { ...metaEcho(customer, 'Oi, aqui é a Júlia da loja'), timestamp: '1739321100' };
+      const result = await deliver(metaEchoEnvelope({ phoneNumberId: WA_NUMBER, echoes: [echo] }));
+      expect(result.messages).toEqual([
+        {
+          channel: 'wa',
+          messageId: echo.id,
+          phone: customer,
+          to: customer,
+          name: null,
+          kind: 'owner',
+          text: 'Oi, aqui é a Júlia da loja',
+          sentAt: 1_739_321_100_000,
+        },
+      ]);
+      expectIgnored(result, {});
+    });
+
+    it('an echo without text (an image without caption) is an owner message without text; with a caption, with it', async () => {
+      const image = metaEchoOf(customer, metaImage(META_DEFAULT_DISPLAY_PHONE));
+      const captioned = metaEchoOf(customer, metaDocument(META_DEFAULT_DISPLAY_PHONE, 'seu boleto'));
+      const { messages } = await deliver(metaEchoEnvelope({ phoneNumberId: WA_NUMBER, echoes: [image, captioned] }));
+      expect(messages).toEqual([
+        expect.objectContaining({ messageId: image.id, kind: 'owner', phone: customer }),
+        expect.objectContaining({ messageId: captioned.id, kind: 'owner', text: 'seu boleto' }),
+      ]);
+      expect(messages[0]).not.toHaveProperty('text');
+    });
+
+    it("the business editing, deleting or reacting from the app is no one answering: ignored with its reason", async () => {
+      const sent = metaEcho(customer, 'primeira versão');
+      const echoes = [
+        metaEchoOf(customer, metaEdit(META_DEFAULT_DISPLAY_PHONE, sent.id, 'versão corrigida')),
+        metaEchoOf(customer, metaRevoke(META_DEFAULT_DISPLAY_PHONE, sent.id)),
+        metaEchoOf(customer, metaReaction(META_DEFAULT_DISPLAY_PHONE, '👍', 'wamid.CUSTOMER')),
+      ];
+      const result = await deliver(metaEchoEnvelope({ phoneNumberId: WA_NUMBER, echoes }));
+      expect(result).toMatchObject({ messages: [], ignored: 3 });
+      expectIgnored(result, { edit: 1, deleted: 1, reaction: 1 });
+    });
+
+    it('an echo without id or to, or to something not a phone, is unreadable, at warn', async () => {
+      const { id: _id, ...noId } = metaEcho(customer, 'x');
+      const { to: _to, ...noTo } = metaEcho(customer, 'x');
+      const result = await deliver(metaEchoEnvelope({ phoneNumberId: WA_NUMBER, echoes: [noId, noTo, metaEcho('12', 'x')] as ReturnType<typeof metaEcho>[] }));
+      expectIgnored(result, { unreadable: 3 });
+      expect(result.skipped?.map((s) => s.path)).toEqual([0, 1, 2].map((i) => `entry.0.changes.0.value.message_echoes.${i}`));
+    });
+
+    it('echoes are routed by phone_number_id like messages', async () => {
+      const same = await deliver(metaEchoEnvelope({ phoneNumberId: WA_OTHER_NUMBER, echoes: [metaEcho(customer, 'oi')] }));
+      expect(same.messages).toEqual([expect.objectContaining({ channel: 'wa-other', kind: 'owner' })]);
+      expectIgnored(await deliver(metaEchoEnvelope({ phoneNumberId: WA_FOREIGN_NUMBER, echoes: [metaEcho(customer, 'oi')] })), { foreign_number: 1 });
+      expectIgnored(await deliver(metaEchoEnvelope({ phoneNumberId: '999999999999999', echoes: [metaEcho(customer, 'oi')] })), { unknown_number: 1 });
+    });
+
+    it('message_echoes must be a list; other fields (account_update…) stay ignored', async () => {
+      const change = { field: 'smb_message_echoes', value: { message_echoes: 'x' } };
+      const bad = adapterOf('wa').parse({ object: 'whatsapp_business_account', entry: [{ changes: [change] }] });
+      expect(bad).toEqual({ ok: false, issues: [expect.objectContaining({ path: 'entry.0.changes.0.value.message_echoes' })] });
+      const accountUpdate = { field: 'account_update', value: { phone_number: '15550001234', event: 'VERIFIED_ACCOUNT' } };
+      const other = { object: 'whatsapp_business_account', entry: [{ id: 'WABA', changes: [accountUpdate] }] };
+      expect(await deliver(other)).toMatchObject({ messages: [], ignored: 0, ignoredBy: {} });
+    });
+  });
+});
+
+describe('evolution: captions, replies, LIDs, ignore reasons', () => {
+  const c = caseOf('evolution');
+  const phone = '5511966660002';
+  type Upsert = { data: Record<string, unknown> };
+  const upsert = (options: Omit<Parameters<typeof evolutionUpsert>[0], 'instance'>) =>
+    evolutionUpsert({ instance: EVO_INSTANCE, phone, pushName: 'Maria', ...options }) as Upsert;
+  const withContent = (message: Record<string, unknown>, messageType: string) => {
+    const payload = upsert({});
+    payload.data.message = message;
+    payload.data.messageType = messageType;
+    return payload;
+  };
+  const idOf = (payload: Upsert) => (payload.data.key as { id: string }).id;
+  const deliver = async (payload: unknown) => readable(await receive(c, payload));
+
+  it.each([
+    ['a document caption', upsert({ documentCaption: 'segue o comprovante' }), 'segue o comprovante'],
+    ['a document caption as WhatsApp sends it (documentWithCaptionMessage)', upsert({ documentWithCaption: 'nota fiscal' }), 'nota fiscal'],
+    ['a button reply (selectedDisplayText)', upsert({ buttonReply: 'Sim, quero' }), 'Sim, quero'],
+    ['a list reply (title)', upsert({ listReply: 'Plano Ouro' }), 'Plano Ouro'],
+    [
+      'a template button reply',
+      withContent(
+        { templateButtonReplyMessage: { selectedId: 'id1', selectedDisplayText: 'Falar com atendente', selectedIndex: 0 } },
+        'templateButtonReplyMessage',
+      ),
+      'Falar com atendente',
+    ],
+    [
+      'a list reply without title (the row id)',
+      withContent({ listResponseMessage: { listType: 'SINGLE_SELECT', singleSelectReply: { selectedRowId: 'plano-ouro' } } }, 'listResponseMessage'),
+      'plano-ouro',
+    ],
+    [
+      'an interactive (native flow) reply',
+      withContent(
+        { interactiveResponseMessage: { body: { text: 'Confirmar', format: 'DEFAULT' }, nativeFlowResponseMessage: { name: 'x' } } },
+        'interactiveResponseMessage',
+      ),
+      'Confirmar',
+    ],
+  ])('%s → text', async (_label, payload, text) => {
+    const result = await deliver(payload);
+    expect(result.messages).toEqual([expect.objectContaining({ messageId: idOf(payload), phone, kind: 'text', text })]);
+    expectIgnored(result, {});
+  });
+
+  it('a document without caption is unsupported (documentMessage)', async () => {
+    const payload = upsert({ document: true });
+    expect((await deliver(payload)).messages).toEqual([expect.objectContaining({ messageId: idOf(payload), kind: 'unsupported', what: 'documentMessage' })]);
+  });
+
+  describe('WhatsApp LIDs (until SPEC §11 makes them customers)', () => {
+    const lid = '214955124957347';
+
+    it('a @lid JID with no phone next to it: unknown_address, at warn, saying it is a LID', async () => {
+      const result = await deliver(evolutionUpsert({ instance: EVO_INSTANCE, lid, text: 'oi' }));
+      expect(result).toMatchObject({ messages: [], ignored: 1 });
+      expectIgnored(result, { unknown_address: 1 });
+      expect(result.skipped).toEqual([{ path: 'data', reason: expect.stringContaining('LID') }]);
+    });
+
+    it.each(['remoteJidAlt', 'senderPn'] as const)('a @lid JID with the phone in key.%s is that phone’s message, answered at its digits', async (field) => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, phone, lidPhoneField: field, pushName: 'Maria', text: 'oi' }) as Upsert;
+      expect((payload.data.key as Record<string, unknown>)[field]).toBe(`${phone}@s.whatsapp.net`);
+      const result = await deliver(payload);
+      expect(result.messages).toEqual([expect.objectContaining({ messageId: idOf(payload), phone, to: phone, name: 'Maria', kind: 'text', text: 'oi' })]);
+      expectIgnored(result, {});
+    });
+
+    it('a LID next to something that is not a phone JID is still unknown_address', async () => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, text: 'oi' }) as Upsert;
+      (payload.data.key as Record<string, unknown>).remoteJidAlt = '99999999@lid';
+      expectIgnored(await deliver(payload), { unknown_address: 1 });
+    });
+  });
+
+  it.each([
+    ['a group', evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '120363025246125888@g.us', participant: `${phone}@s.whatsapp.net`, text: 'oi' }), 'group'],
+    ['status updates', evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: 'status@broadcast', text: 'oi' }), 'group'],
+    ['a broadcast list', evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '1618404540@broadcast', text: 'oi' }), 'group'],
+    ['a newsletter', evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '120363198765432100@newsletter', text: 'oi' }), 'group'],
+    ['a reaction', upsert({ reaction: { emoji: '👍', messageId: '3EB0AAAA' } }), 'reaction'],
+    ['an edit (editedMessage)', upsert({ edited: { messageId: '3EB0AAAA', text: 'corrigido' } }), 'edit'],
+    [
+      'an edit (protocolMessage MESSAGE_EDIT)',
+      withContent({ protocolMessage: { key: { id: 'X' }, type: 'MESSAGE_EDIT', editedMessage: { conversation: 'novo' } } }, 'protocolMessage'),
+      'edit',
+    ],
+    [
+      'an edit (protocolMessage type 14)',
+      withContent({ protocolMessage: { key: { id: 'X' }, type: 14, editedMessage: { conversation: 'novo' } } }, 'protocolMessage'),
+      'edit',
+    ],
+    ['a delete (REVOKE)', upsert({ revoked: '3EB0AAAA' }), 'deleted'],
+    ['a delete (protocolMessage without type: WAProto default)', withContent({ protocolMessage: { key: { id: 'X' } } }, 'protocolMessage'), 'deleted'],
+    [
+      'another protocol message (ephemeral setting)',
+      withContent({ protocolMessage: { type: 'EPHEMERAL_SETTING', ephemeralExpiration: 604800 } }, 'protocolMessage'),
+      'system',
+    ],
+    ['a pin', withContent({ pinInChatMessage: { key: { id: 'X' }, type: 'PIN_FOR_ALL' } }, 'pinInChatMessage'), 'pin'],
+    ["another instance's upsert", evolutionUpsert({ instance: 'outra-loja', phone, text: 'oi' }), 'other_instance'],
+  ])('%s is ignored with its reason, not at warn', async (_label, payload, reason) => {
+    const result = await deliver(payload);
+    expect(result).toMatchObject({ messages: [], ignored: 1, skipped: [] });
+    expectIgnored(result, { [reason]: 1 });
+  });
+
+  it('a message without content (a Baileys stub: a call, an encryption notice) is system', async () => {
+    const stub = upsert({});
+    delete stub.data.message;
+    stub.data.messageStubType = 40;
+    expectIgnored(await deliver(stub), { system: 1 });
+  });
+
+  it('the business reacting, editing or deleting from the phone is no one answering', async () => {
+    const payloads = [
+      upsert({ fromMe: true, reaction: { emoji: '❤️', messageId: 'ABC' } }),
+      upsert({ fromMe: true, edited: { messageId: 'ABC', text: 'x' } }),
+      upsert({ fromMe: true, revoked: 'ABC' }),
+    ];
+    const result = await deliver({ ...payloads[0], data: payloads.map((p) => p.data) });
+    expect(result.messages).toEqual([]);
+    expectIgnored(result, { reaction: 1, edit: 1, deleted: 1 });
+  });
+
+  it('every item of a list is counted under one reason; the warn ones are listed with their path', async () => {
+    const good = upsert({ text: 'um' });
+    const noId = upsert({ text: 'sem id' });
+    delete (noId.data.key as Record<string, unknown>).id;
+    const notAPhone = evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '123@s.whatsapp.net', text: 'oi' }) as Upsert;
+    const group = evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '120363025246125888@g.us', text: 'grupo' }) as Upsert;
+    const lid = evolutionUpsert({ instance: EVO_INSTANCE, lid: '214955124957347', text: 'oi' }) as Upsert;
+    const payload = { ...good, data: [good.data, noId.data, 'not a message', notAPhone.data, group.data, lid.data, upsert({ revoked: 'X' }).data] };
+    const result = await deliver(payload);
+    expect(result.messages.map((m) => m.text)).toEqual(['um']);
+    expect(result.ignored).toBe(6);
+    expectIgnored(result, { unreadable: 2, unknown_address: 2, group: 1, deleted: 1 });
+    expect(result.skipped?.map((s) => s.path)).toEqual(['data.1', 'data.2', 'data.3', 'data.5']);
+  });
+
+  it('other events are not message items: ignored, with no reason', async () => {
+    const result = await deliver(evolutionEvent('connection.update', EVO_INSTANCE, { state: 'open' }));
+    expect(result).toMatchObject({ messages: [], ignored: 1 });
+    expectIgnored(result, {});
+  });
+
+  it.each([
+    ['a number', 1_739_321_024, 1_739_321_024_000],
+    ['a numeric string', '1739321024', 1_739_321_024_000],
+    ['a protobuf Long object', { low: 1_739_321_024, high: 0, unsigned: false }, undefined],
+  ])('messageTimestamp as %s → sentAt', async (_label, messageTimestamp, sentAt) => {
+    const payload = upsert({ text: 'oi' });
+    payload.data.messageTimestamp = messageTimestamp;
+    const [message] = (await deliver(payload)).messages;
+    if (sentAt === undefined) expect(message).not.toHaveProperty('sentAt');
+    else expect(message).toMatchObject({ sentAt });
+  });
+});
+
+describe('zapi: captions, replies, pins, fromMe notices, fromApi, ignore reasons', () => {
+  const c = caseOf('zapi');
+  const phone = '5511955550002';
+  const received = (options: Omit<Parameters<typeof zapiReceived>[0], 'instanceId' | 'phone'> & { phone?: string }) =>
+    zapiReceived({ instanceId: ZAPI_INSTANCE_ID, phone, senderName: 'Maria', ...options }) as Record<string, unknown>;
+  const withContent = (content: Record<string, unknown>, options: Parameters<typeof received>[0] = {}) => {
+    const { text: _text, ...rest } = received(options);
+    return { ...rest, ...content };
+  };
+  const deliver = async (payload: unknown) => readable(await receive(c, payload));
+
+  it.each([
+    ['a document caption', received({ documentCaption: 'segue o comprovante' }), 'segue o comprovante'],
+    ['a button reply (buttonsResponseMessage.message)', received({ buttonReply: { buttonId: '1', message: 'Ótimo' } }), 'Ótimo'],
+    [
+      'a list reply (listResponseMessage.message)',
+      received({ listReply: { message: 'Z-API Asas para sua imaginação', title: 'Z-API', selectedRowId: '1' } }),
+      'Z-API Asas para sua imaginação',
+    ],
+    ['a list reply without message (its title)', received({ listReply: { title: 'Plano Ouro', selectedRowId: '2' } }), 'Plano Ouro'],
+  ])('%s → text', async (_label, payload, text) => {
+    const result = await deliver(payload);
+    expect(result.messages).toEqual([expect.objectContaining({ messageId: payload.messageId, phone, kind: 'text', text })]);
+    expectIgnored(result, {});
+  });
+
+  it('a document without caption is unsupported (document)', async () => {
+    const payload = received({ document: true });
+    expect((await deliver(payload)).messages).toEqual([expect.objectContaining({ messageId: payload.messageId, kind: 'unsupported', what: 'document' })]);
+  });
+
+  it.each([
+    ['a pin from the phone (fromMe): it took the conversation over for 24 h before', received({ fromMe: true, pin: { messageId: '3EB0796DC6B7' } }), 'pin'],
+    ["a customer's pin", received({ pin: { messageId: '3EB0796DC6B777C0C7CD', action: 'unpin' } }), 'pin'],
+    ['a fromMe call notice', received({ fromMe: true, notification: 'CALL_VOICE' }), 'system'],
+    ['a fromMe profile notice without messageId', (() => {
+      const { messageId: _id, ...notice } = received({ fromMe: true, notification: 'PROFILE_NAME_UPDATED' });
+      return notice;
+    })(), 'system'],
+    ['a fromMe reaction', received({ fromMe: true, reaction: { emoji: '❤️', messageId: 'A20DA9C0183A2D35A260F53F5D2B9244' } }), 'reaction'],
+    ['a fromMe edit', received({ fromMe: true, isEdit: true, text: 'corrigido' }), 'edit'],
+    ['a fromMe "waiting for message"', { ...received({ fromMe: true }), waitingMessage: true, text: undefined }, 'system'],
+    [
+      'a fromMe callback with no text nor content (a carousel sent by the API)',
+      withContent({ carouselMessage: { text: 'Ofertas', cards: [] } }, { fromMe: true, fromApi: true }),
+      'system',
+    ],
+    ['a group', received({ isGroup: true, phone: '120363019502650977-group', participantPhone: phone }), 'group'],
+    ['a newsletter', received({ isNewsletter: true }), 'group'],
+    ['a broadcast list', { ...received({ fromMe: true }), phone: '1774895799-broadcast', broadcast: true }, 'group'],
+    ["a customer's edit", received({ isEdit: true, text: 'corrigido' }), 'edit'],
+    ["a customer's reaction", received({ reaction: { emoji: '👍', messageId: 'X' } }), 'reaction'],
+    ['a missed call', received({ notification: 'CALL_MISSED_VOICE' }), 'system'],
+  ])('%s is ignored with its reason, not at warn', async (_label, payload, reason) => {
+    const result = await deliver(JSON.parse(JSON.stringify(payload)));
+    expect(result).toMatchObject({ messages: [], ignored: 1, skipped: [] });
+    expectIgnored(result, { [reason]: 1 });
+  });
+
+  it.each([
+    ['a LID in phone (chatLid / senderLid are not read yet)', received({ phone: '81896604192873@lid' }), 'unknown_address', /LID/],
+    ['a phone that is not 10–15 digits', received({ phone: '12345' }), 'unknown_address', /phone/],
+    ['no messageId', { ...received({}), messageId: undefined }, 'unreadable', /messageId/],
+    ['no phone', { ...received({}), phone: undefined }, 'unreadable', /phone/],
+  ])('%s: %s, at warn', async (_label, payload, reason, why) => {
+    const result = await deliver(JSON.parse(JSON.stringify(payload)));
+    expectIgnored(result, { [reason]: 1 });
+    expect(result.skipped).toEqual([{ path: '', reason: expect.stringMatching(why) }]);
+  });
+
+  it('fromMe with a text or a real content is an owner message; fromApi: true marks it as sent through the API', async () => {
+    const byApi = received({ fromMe: true, fromApi: true, text: 'Resposta do bot', status: 'SENT' });
+    const byPhone = received({ fromMe: true, fromApi: false, text: 'Oi, é a Ana' });
+    const voice = received({ fromMe: true, audio: true });
+    expect((await deliver(byApi)).messages).toEqual([
+      expect.objectContaining({ messageId: byApi.messageId, kind: 'owner', text: 'Resposta do bot', sentByApi: true }),
+    ]);
+    const [fromPhone] = (await deliver(byPhone)).messages;
+    expect(fromPhone).toMatchObject({ messageId: byPhone.messageId, kind: 'owner', text: 'Oi, é a Ana' });
+    expect(fromPhone).not.toHaveProperty('sentByApi');
+    expect((await deliver(voice)).messages).toEqual([expect.objectContaining({ messageId: voice.messageId, kind: 'owner' })]);
+  });
+
+  it('fromApi on a customer message means nothing', async () => {
+    const [message] = (await deliver(received({ fromApi: true, text: 'oi' }))).messages;
+    expect(message).toMatchObject({ kind: 'text' });
+    expect(message).not.toHaveProperty('sentByApi');
+  });
+
+  it('momment (ms) is sentAt', async () => {
+    expect((await deliver(received({ momment: 1_632_228_638_000, text: 'oi' }))).messages).toEqual([expect.objectContaining({ sentAt: 1_632_228_638_000 })]);
+  });
+
+  it('other callback types are not message items: ignored, with no reason', async () => {
+    const result = await deliver({ status: 'READ', ids: ['X'], momment: Date.now(), phone, type: 'MessageStatusCallback', instanceId: ZAPI_INSTANCE_ID });
+    expect(result).toMatchObject({ messages: [], ignored: 1 });
+    expectIgnored(result, {});
   });
 });

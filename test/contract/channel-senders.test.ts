@@ -183,6 +183,7 @@ function delivery(channel: string, outgoing: Outgoing): StoredDelivery {
     state: 'pending',
     attempts: 0,
     lastError: null,
+    status: null,
     createdAt: new Date().toISOString(),
     finishedAt: null,
     to: phone,

@@ -10,12 +10,17 @@ import {
   metaButton,
   metaButtonReply,
   metaDocument,
+  metaEcho,
+  metaEchoEnvelope,
+  metaEchoOf,
+  metaEdit,
   metaEnvelope,
   metaError,
   metaImage,
   metaListReply,
   metaLocation,
   metaReaction,
+  metaRevoke,
   metaSignature,
   metaStatus,
   metaSticker,
@@ -25,6 +30,7 @@ import {
   WhatsappEmulator,
 } from '../../src/sandbox/whatsapp.js';
 import { deliverZapiWebhook, ZapiEmulator, zapiReceived } from '../../src/sandbox/zapi.js';
+import type { Fault } from '../../src/sandbox/emulator.js';
 
 interface Answer {
   status: number;
@@ -299,6 +305,125 @@ describe('WhatsappEmulator', () => {
     }
   });
 
+  /** A WhatsappEmulator posting signed webhooks to a fresh receiver, for one test. */
+  async function withWebhooks(run: (emulator: WhatsappEmulator, emulatorUrl: string, receiver: Receiver) => Promise<void>, options = {}): Promise<void> {
+    const receiver = await startReceiver();
+    const emulator = new WhatsappEmulator({ appSecret: SECRET, ...options });
+    const emulatorUrl = await emulator.start(0);
+    try {
+      await run(emulator, emulatorUrl, receiver);
+    } finally {
+      await emulator.close();
+      await receiver.close();
+    }
+  }
+  const failedStatusOf = (delivery: Delivery) => delivery.body.entry[0].changes[0].value.statuses[0];
+
+  it('appSend posts a signed smb_message_echoes delivery: the business answering from the WhatsApp Business app', () =>
+    withWebhooks(async (emulator, _emulatorUrl, receiver) => {
+      // webhookUrl is settable after construction, like statusWebhooks.
+      emulator.webhookUrl = `${receiver.url}/webhooks/vendas-wa`;
+      const id = await emulator.appSend('5511900000040', 'Oi, aqui é a Júlia 😀');
+      const [delivery] = await receiver.arrived(1);
+      expect(delivery!.url).toBe('/webhooks/vendas-wa');
+      expect(delivery!.headers['x-hub-signature-256']).toBe(hmac(SECRET, delivery!.raw));
+      expect(delivery!.raw.toString('utf8')).toContain('\\u00e9');
+      expect(delivery!.body).toEqual({
+        object: 'whatsapp_business_account',
+        entry: [
+          {
+            id: expect.any(String),
+            changes: [
+              {
+                field: 'smb_message_echoes',
+                value: {
+                  messaging_product: 'whatsapp',
+                  metadata: { display_phone_number: expect.stringMatching(/^\d+$/), phone_number_id: '106540352242922' },
+                  message_echoes: [
+                    {
+                      from: expect.stringMatching(/^\d+$/),
+                      to: '5511900000040',
+                      id,
+                      timestamp: expect.stringMatching(/^\d{10}$/),
+                      type: 'text',
+                      text: { body: 'Oi, aqui é a Júlia 😀' },
+                    },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
+      });
+      expect(id).toMatch(/^wamid\./);
+      // Recorded as a person's message, and already answered when appSend resolved.
+      expect(emulator.statusDeliveries()).toEqual([expect.objectContaining({ kind: 'phone', id, status: 200 })]);
+    }, { phoneNumberId: '106540352242922' }));
+
+  it("appSend answers from the number of the last send when none is configured, and needs a webhookUrl", () =>
+    withWebhooks(async (emulator, emulatorUrl, receiver) => {
+      await expect(emulator.appSend('5511900000041', 'x')).rejects.toThrow(/webhookUrl/);
+      emulator.webhookUrl = `${receiver.url}/webhooks/wa`;
+      await expect(emulator.appSend('5511900000041', 'x')).rejects.toThrow(/phoneNumberId/);
+      await call(`${emulatorUrl}/v21.0/777000000000777/messages`, { body: textBody('5511900000041', 'oi') });
+      await emulator.appSend('5511900000041', 'do app');
+      const [delivery] = await receiver.arrived(1);
+      expect(delivery!.body.entry[0].changes[0].value.metadata.phone_number_id).toBe('777000000000777');
+    }));
+
+  it("reportStatus posts a signed status of an accepted send; failed carries Meta's errors[] (default 131026, or the code given)", () =>
+    withWebhooks(async (emulator, emulatorUrl, receiver) => {
+      emulator.webhookUrl = `${receiver.url}/webhooks/wa`;
+      const res = await call(`${emulatorUrl}/v21.0/106540352242922/messages`, { body: textBody('5511900000042', 'oi') });
+      const sentId: string = res.body.messages[0].id;
+      await emulator.reportStatus(sentId, 'failed', 131047);
+      await emulator.reportStatus(sentId, 'failed');
+      await emulator.reportStatus(sentId, 'read');
+      const deliveries = await receiver.arrived(3);
+      for (const delivery of deliveries) {
+        expect(delivery.headers['x-hub-signature-256']).toBe(hmac(SECRET, delivery.raw));
+        expect(delivery.body.entry[0].changes[0].value.metadata.phone_number_id).toBe('106540352242922');
+      }
+      expect(deliveries.map(failedStatusOf)).toEqual([
+        {
+          id: sentId,
+          status: 'failed',
+          timestamp: expect.stringMatching(/^\d+$/),
+          recipient_id: '5511900000042',
+          errors: [
+            { code: 131047, title: 'Re-engagement message', message: 'Re-engagement message', error_data: { details: expect.stringContaining('24 hours') } },
+          ],
+        },
+        expect.objectContaining({
+          errors: [{ code: 131026, title: 'Message undeliverable', message: 'Message undeliverable', error_data: { details: expect.any(String) } }],
+        }),
+        { id: sentId, status: 'read', timestamp: expect.any(String), recipient_id: '5511900000042' },
+      ]);
+      await expect(emulator.reportStatus('wamid.UNKNOWN', 'failed')).rejects.toThrow(/no accepted send/);
+    }));
+
+  it('failLater: the next accepted send answers 200, then a failed status webhook follows (an asynchronous failure)', () =>
+    withWebhooks(async (emulator, emulatorUrl, receiver) => {
+      emulator.webhookUrl = `${receiver.url}/webhooks/wa`;
+      emulator.failLater(131047);
+      const failing = await call(`${emulatorUrl}/v21.0/106540352242922/messages`, { body: textBody('5511900000043', 'fora da janela') });
+      expect(failing.status).toBe(200);
+      const [failed] = await receiver.arrived(1);
+      expect(failed!.headers['x-hub-signature-256']).toBe(hmac(SECRET, failed!.raw));
+      expect(failedStatusOf(failed!)).toMatchObject({ id: failing.body.messages[0].id, status: 'failed', recipient_id: '5511900000043' });
+      expect(failedStatusOf(failed!).errors).toEqual([expect.objectContaining({ code: 131047 })]);
+      expect(emulator.sent().map((s) => s.id)).toEqual([failing.body.messages[0].id]);
+      // Only the next send: the one after it is not failed (with statusWebhooks, it is reported `sent`).
+      emulator.statusWebhooks = true;
+      const ok = await call(`${emulatorUrl}/v21.0/106540352242922/messages`, { body: textBody('5511900000043', 'ok') });
+      const [, sent] = await receiver.arrived(2);
+      expect(failedStatusOf(sent!)).toEqual({ id: ok.body.messages[0].id, status: 'sent', timestamp: expect.any(String), recipient_id: '5511900000043' });
+      expect(await emulator.waitForStatusDeliveries(2)).toEqual([
+        expect.objectContaining({ kind: 'status', id: failing.body.messages[0].id, status: 200 }),
+        expect.objectContaining({ kind: 'status', id: ok.body.messages[0].id, status: 200 }),
+      ]);
+    }));
+
   it('records a status webhook that could not be delivered, and still answers the send', async () => {
     const broken = new WhatsappEmulator({ webhookUrl: await deadUrl(), statusWebhooks: true });
     const emulatorUrl = await broken.start(0);
@@ -375,6 +500,58 @@ describe('Meta webhook helpers', () => {
     expect(ids.size).toBe(50);
   });
 
+  it('builds edits, deletions, failed statuses with a given code, and WhatsApp Business app echoes as Meta does', () => {
+    const from = '5511900000004';
+    expect(metaEdit(from, 'wamid.ORIG', 'corrigido')).toEqual({
+      from,
+      id: expect.stringMatching(/^wamid\./),
+      timestamp: expect.stringMatching(/^\d{10}$/),
+      type: 'edit',
+      edit: { original_message_id: 'wamid.ORIG', message: { type: 'text', text: { body: 'corrigido' } } },
+    });
+    expect(metaRevoke(from, 'wamid.ORIG', 'wamid.R')).toEqual({
+      from,
+      id: 'wamid.R',
+      timestamp: expect.any(String),
+      type: 'revoke',
+      revoke: { original_message_id: 'wamid.ORIG' },
+    });
+    expect(metaStatus('wamid.F', from, 'failed', 131047).errors).toEqual([
+      { code: 131047, title: 'Re-engagement message', message: 'Re-engagement message', error_data: { details: expect.stringContaining('24 hours') } },
+    ]);
+    expect(metaStatus('wamid.F', from, 'failed').errors).toEqual([expect.objectContaining({ code: 131026, title: 'Message undeliverable' })]);
+    expect(metaStatus('wamid.S', from, 'sent', 131047)).not.toHaveProperty('errors');
+    const echo = metaEcho(from, 'do app', 'wamid.E');
+    expect(echo).toEqual({
+      from: expect.stringMatching(/^\d+$/),
+      to: from,
+      id: 'wamid.E',
+      timestamp: expect.stringMatching(/^\d{10}$/),
+      type: 'text',
+      text: { body: 'do app' },
+    });
+    const revokedFromApp = metaEchoOf(from, metaRevoke('15550001234', 'wamid.E'));
+    expect(revokedFromApp).toMatchObject({ from: '15550001234', to: from, type: 'revoke', revoke: { original_message_id: 'wamid.E' } });
+    expect(metaEchoEnvelope({ phoneNumberId: '106540352242922', wabaId: 'WABA', echoes: [echo] })).toEqual({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: 'WABA',
+          changes: [
+            {
+              field: 'smb_message_echoes',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { display_phone_number: expect.any(String), phone_number_id: '106540352242922' },
+                message_echoes: [echo],
+              },
+            },
+          ],
+        },
+      ],
+    });
+  });
+
   it('deliverMetaWebhook signs exactly the bytes it sends, unicode-escaped as Meta does', async () => {
     const receiver = await startReceiver();
     try {
@@ -406,7 +583,17 @@ describe('Meta webhook helpers', () => {
 /** The echo cases are the same for Evolution and Z-API: only the wire format differs. */
 interface EchoTarget {
   name: string;
-  create(webhookUrl: string, echo: EchoMode): { start(): Promise<string>; close(): Promise<void>; echoes(): { kind: string; id: string; status?: number; error?: string }[]; waitForEchoes(count: number): Promise<unknown[]>; phoneSend(phone: string, text: string): Promise<string> };
+  create(webhookUrl: string, echo: EchoMode): {
+    start(): Promise<string>;
+    close(): Promise<void>;
+    echoes(): { kind: string; id: string; status?: number; error?: string }[];
+    waitForEchoes(count: number): Promise<unknown[]>;
+    phoneSend(phone: string, text: string): Promise<string>;
+    echoDelayMs: number;
+    inject(route: string, ...faults: Fault[]): unknown;
+  };
+  /** The send route's name, for fault injection. */
+  route: string;
   /** Sends `text` to `phone`; resolves with the HTTP status and the returned message id. */
   send(baseUrl: string, phone: string, text: string): Promise<{ status: number; id: string }>;
   /** The message id, phone, text and fromMe of an echo delivery. */
@@ -416,6 +603,7 @@ interface EchoTarget {
 const echoTargets: EchoTarget[] = [
   {
     name: 'Evolution',
+    route: 'sendText',
     create: (webhookUrl, echo) => new EvolutionEmulator({ apiKey: 'k', webhookUrl, echo, webhookHeaders: { authorization: 'Bearer evo-hook' } }),
     send: async (baseUrl, phone, text) => {
       const res = await call(`${baseUrl}/message/sendText/loja`, { headers: { apikey: 'k' }, body: { number: phone, text } });
@@ -425,6 +613,7 @@ const echoTargets: EchoTarget[] = [
   },
   {
     name: 'Z-API',
+    route: 'send-text',
     create: (webhookUrl, echo) => new ZapiEmulator({ clientToken: 'c', webhookUrl, echo }),
     send: async (baseUrl, phone, text) => {
       const res = await call(`${baseUrl}/instances/INST/token/TOK/send-text`, { headers: { 'client-token': 'c' }, body: { phone, message: text } });
@@ -501,6 +690,31 @@ describe.each(echoTargets)('$name echo of sent messages', (target) => {
       expect(fromPhone).toEqual({ id: phoneId, phone: '5511900000013', text: 'Atendente aqui', fromMe: true });
       expect(phoneId).not.toBe(sent.id);
       expect(phoneId).toMatch(/^[0-9A-F]{32}$/);
+    }));
+
+  it("'late': the echo is posted echoDelayMs after the send was applied, so an answer delayed less comes first", () =>
+    withEmulator('late', async (emulator, baseUrl) => {
+      emulator.echoDelayMs = 500;
+      emulator.inject(target.route, { applyThenDelayMs: 50 });
+      const sending = track(target.send(baseUrl, '5511900000015', 'Eco atrasado'));
+      const [delivery] = await receiver.arrived(1);
+      // Order, not durations: the answer was already in when the echo arrived.
+      expect(sending.settled()).toBe(true);
+      const sent = await sending.promise;
+      expect(target.read(delivery!.body)).toEqual({ id: sent.id, phone: '5511900000015', text: 'Eco atrasado', fromMe: true });
+      expect(await emulator.waitForEchoes(1)).toEqual([expect.objectContaining({ kind: 'echo', id: sent.id, status: 200 })]);
+    }));
+
+  it("'late': independent of the answer — an answer delayed longer than echoDelayMs comes after the echo (the client timed out, the echo is in)", () =>
+    withEmulator('late', async (emulator, baseUrl) => {
+      emulator.echoDelayMs = 0;
+      emulator.inject(target.route, { applyThenDelayMs: 500 });
+      const sending = track(target.send(baseUrl, '5511900000016', 'Eco antes da resposta'));
+      const [delivery] = await receiver.arrived(1);
+      expect(sending.settled()).toBe(false);
+      const sent = await sending.promise;
+      expect(sent.status).toBeLessThan(300);
+      expect(target.read(delivery!.body).id).toBe(sent.id);
     }));
 
   it('an echo that cannot be delivered is recorded, and the send still succeeds', async () => {
@@ -654,6 +868,48 @@ describe('EvolutionEmulator', () => {
     expect(evolutionEvent('connection.update', 'loja', { state: 'open' })).toMatchObject({ event: 'connection.update', instance: 'loja', data: { state: 'open' }, date_time: expect.any(String) });
   });
 
+  it('builds document captions, button and list replies, LIDs, reactions, edits and deletes as Baileys shapes them', () => {
+    const data = (options: Omit<Parameters<typeof evolutionUpsert>[0], 'instance'>) =>
+      (evolutionUpsert({ instance: 'loja', phone: '5511900000029', ...options }) as any).data;
+    expect(data({ documentCaption: 'boleto' })).toMatchObject({
+      message: { documentMessage: { caption: 'boleto', mimetype: 'application/pdf', fileName: expect.any(String) } },
+      messageType: 'documentMessage',
+    });
+    expect(data({ document: true }).message.documentMessage).not.toHaveProperty('caption');
+    expect(data({ documentWithCaption: 'nota' })).toMatchObject({
+      message: { documentWithCaptionMessage: { message: { documentMessage: { caption: 'nota', mimetype: 'application/pdf' } } } },
+      messageType: 'documentWithCaptionMessage',
+    });
+    expect(data({ buttonReply: 'Sim' })).toMatchObject({
+      message: { buttonsResponseMessage: { selectedDisplayText: 'Sim', selectedButtonId: expect.any(String) } },
+      messageType: 'buttonsResponseMessage',
+    });
+    expect(data({ listReply: 'Plano Ouro' })).toMatchObject({
+      message: { listResponseMessage: { title: 'Plano Ouro', singleSelectReply: { selectedRowId: expect.any(String) } } },
+      messageType: 'listResponseMessage',
+    });
+    expect(data({ reaction: { emoji: '👍', messageId: '3EB0X' } })).toMatchObject({
+      message: { reactionMessage: { key: { id: '3EB0X' }, text: '👍' } },
+      messageType: 'reactionMessage',
+    });
+    expect(data({ edited: { messageId: '3EB0X', text: 'novo' } })).toMatchObject({
+      message: { editedMessage: { message: { protocolMessage: { key: { id: '3EB0X' }, type: 'MESSAGE_EDIT', editedMessage: { conversation: 'novo' } } } } },
+      messageType: 'editedMessage',
+    });
+    expect(data({ revoked: '3EB0X' })).toMatchObject({
+      message: { protocolMessage: { key: { id: '3EB0X' }, type: 'REVOKE' } },
+      messageType: 'protocolMessage',
+    });
+    const lid = (options: Omit<Parameters<typeof evolutionUpsert>[0], 'instance'>) => (evolutionUpsert({ instance: 'loja', ...options }) as any).data;
+    expect(lid({ lid: '214955124957347' }).key).toEqual({ remoteJid: '214955124957347@lid', fromMe: false, id: expect.any(String), addressingMode: 'lid' });
+    expect(lid({ lid: '214955124957347', phone: '5511900000029' }).key).toMatchObject({
+      remoteJid: '214955124957347@lid',
+      remoteJidAlt: '5511900000029@s.whatsapp.net',
+    });
+    expect(lid({ lid: '214955124957347', phone: '5511900000029', lidPhoneField: 'senderPn' }).key).toMatchObject({ senderPn: '5511900000029@s.whatsapp.net' });
+    expect(lid({ lid: '214955124957347', phone: '5511900000029' }).pushName).toBe('Cliente 0029');
+  });
+
   it('deliverEvolutionWebhook posts the JSON with the given headers', async () => {
     const receiver = await startReceiver();
     try {
@@ -746,6 +1002,55 @@ describe('ZapiEmulator', () => {
     expect(build({ audio: true })).not.toHaveProperty('text');
     expect(build({ isGroup: true, phone: '120363000000000000-group', participantPhone: '5511900000036' })).toMatchObject({ isGroup: true, participantPhone: '5511900000036' });
     expect(build({ isNewsletter: true, isEdit: true, fromMe: true, messageId: 'M1', type: 'ReceivedCallBack' })).toMatchObject({ isNewsletter: true, isEdit: true, fromMe: true, messageId: 'M1', type: 'ReceivedCallBack' });
+  });
+
+  it('builds document captions, button and list replies, pins, notices and fromApi as Z-API documents them', () => {
+    const build = (options: Partial<Parameters<typeof zapiReceived>[0]>) => zapiReceived({ instanceId: 'I', phone: '5511900000038', ...options }) as any;
+    expect(build({ documentCaption: 'boleto' }).document).toEqual({
+      documentUrl: expect.any(String),
+      mimeType: 'application/pdf',
+      title: expect.any(String),
+      pageCount: 1,
+      fileName: expect.any(String),
+      caption: 'boleto',
+    });
+    expect(build({ document: true }).document).not.toHaveProperty('caption');
+    expect(build({ buttonReply: { buttonId: '1', message: 'Ótimo' } })).toMatchObject({ buttonsResponseMessage: { buttonId: '1', message: 'Ótimo' } });
+    const listReply = { message: 'Z-API', title: 'Z', selectedRowId: '1' };
+    expect(build({ listReply })).toMatchObject({ listResponseMessage: listReply });
+    const pin = build({ fromMe: true, pin: { messageId: '3EB0796DC6B777C0C7CD' } });
+    expect(pin.pinMessage).toEqual({
+      action: 'pin',
+      pinDurationInSecs: 604800,
+      referencedMessage: { messageId: '3EB0796DC6B777C0C7CD', fromMe: true, phone: '5511900000038', participant: null },
+    });
+    expect(pin).not.toHaveProperty('text');
+    expect(build({ notification: 'CALL_VOICE' })).toMatchObject({ notification: 'CALL_VOICE', notificationParameters: [] });
+    expect(build({ reaction: { emoji: '❤️', messageId: 'X' } }).reaction).toMatchObject({ value: '❤️', referencedMessage: { messageId: 'X' } });
+    expect(build({ fromApi: true }).fromApi).toBe(true);
+    expect(build({})).not.toHaveProperty('fromApi');
+  });
+
+  it("the echo of a send carries fromApi: true, as Z-API marks API-sent messages; phoneSend and phonePin do not", async () => {
+    const receiver = await startReceiver();
+    const echoing = new ZapiEmulator({ webhookUrl: `${receiver.url}/webhooks/loja-zapi?token=t` });
+    const echoUrl = await echoing.start(0);
+    try {
+      const res = await call(`${echoUrl}/instances/I/token/T/send-text`, { body: { phone: '5511900000039', message: 'do bot' } });
+      const [echo] = await receiver.arrived(1);
+      expect(echo!.body).toMatchObject({ messageId: res.body.messageId, fromMe: true, fromApi: true, text: { message: 'do bot' } });
+      const phoneId = await echoing.phoneSend('5511900000039', 'do celular');
+      const pinId = await echoing.phonePin('5511900000039', res.body.messageId);
+      const [, typed, pinned] = await receiver.arrived(3);
+      expect(typed!.body).toMatchObject({ messageId: phoneId, fromMe: true, fromApi: false, text: { message: 'do celular' } });
+      expect(pinned!.body).toMatchObject({ messageId: pinId, fromMe: true, fromApi: false });
+      expect(pinned!.body.pinMessage).toMatchObject({ action: 'pin', referencedMessage: { messageId: res.body.messageId } });
+      expect(pinned!.body).not.toHaveProperty('text');
+      expect((await echoing.waitForEchoes(3)).map((e) => e.kind).sort()).toEqual(['echo', 'phone', 'phone']);
+    } finally {
+      await echoing.close();
+      await receiver.close();
+    }
   });
 
   it('deliverZapiWebhook posts the JSON to the URL with its token', async () => {

@@ -236,7 +236,7 @@ describe('channel kinds (SPEC §8)', () => {
         'channels.wa.reply: only allowed on channels of kind json',
         'channels.wa.debounceMs: must be at most 60000',
         'channels.vendas.whatsapp: only allowed on channels of kind whatsapp-cloud',
-        'channels.vendas.takeoverOnOwnerMessage: only allowed on channels of kind evolution or zapi',
+        'channels.vendas.takeoverOnOwnerMessage: only allowed on channels of kind whatsapp-cloud, evolution or zapi',
         'channels.vendas.botFailure: only on asynchronous channels (kind whatsapp-cloud, evolution, zapi, or json with reply)',
         'channels.vendas.debounceMs: only on asynchronous channels (kind whatsapp-cloud, evolution, zapi, or json with reply)',
         'channels.other.kind: kind must be one of json, whatsapp-cloud, evolution, zapi',

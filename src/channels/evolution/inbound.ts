@@ -1,41 +1,105 @@
 import type { ChannelConfig } from '../../config.js';
 import { createAuthenticator } from '../../webhook/auth.js';
 import { normalizePhone } from '../../webhook/schema.js';
-import type { ChannelAdapter, ChannelMessage, InboundParse, ValidationIssue } from '../types.js';
+import type { ChannelAdapter, ChannelMessage, IgnoreReason, InboundParse, ValidationIssue } from '../types.js';
+import { createTally, isObject, obj, str } from '../reading.js';
 
 type EvolutionChannel = Extract<ChannelConfig, { kind: 'evolution' }>;
 
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
-const obj = (value: unknown): Record<string, unknown> => (isObject(value) ? value : {});
 
 /** `messages.upsert` as v2 names it, and `MESSAGES_UPSERT` as some versions (and the instance settings) spell it. */
 const isUpsert = (event: string) => event.toLowerCase().replace(/_/g, '.') === 'messages.upsert';
 
-/** A customer's own chat; groups (`@g.us`), broadcasts and status (`@broadcast`), newsletters and `@lid` JIDs are not. */
+/** A customer's own chat. */
 const PERSONAL_JID = /^(\d+)@s\.whatsapp\.net$/;
-const NOT_A_CUSTOMER_JID = /@(g\.us|broadcast|newsletter|lid)$/;
+/** Groups (`@g.us`), broadcast lists and status (`@broadcast`), newsletters: never one customer's chat. */
+const GROUP_JID = /@(g\.us|broadcast|newsletter)$/;
+/** A WhatsApp LID: an address that hides the phone (SPEC §11). */
+const LID_JID = /^\d+@lid$/;
 
-/** Content keys that are never a message to answer: a reaction, a delete or edit notice, an edit. */
-const IGNORED_CONTENT = new Set(['reactionMessage', 'protocolMessage', 'editedMessage']);
+/** Content keys that are never a message to answer, and why (`protocolMessage` is told apart by its type below). */
+const IGNORED_CONTENT: Readonly<Record<string, IgnoreReason>> = {
+  reactionMessage: 'reaction',
+  editedMessage: 'edit',
+  pinInChatMessage: 'pin',
+};
 /** Keys Evolution and Baileys put next to the content that say nothing about its type. */
 const NOT_CONTENT = new Set(['messageContextInfo', 'base64', 'mediaUrl', 'speechToText', 'contextInfo', 'senderKeyDistributionMessage']);
 
+/**
+ * Where the customer's text is, in order: a text, a caption, the title of the button or list
+ * row they chose (Baileys' WAProto names; Evolution passes them through).
+ */
+const TEXT_PATHS: readonly (readonly string[])[] = [
+  ['conversation'],
+  // v2.3.6 rewrites extendedTextMessage into `conversation`; older versions deliver it as is.
+  ['extendedTextMessage', 'text'],
+  ['imageMessage', 'caption'],
+  ['videoMessage', 'caption'],
+  ['documentMessage', 'caption'],
+  ['documentWithCaptionMessage', 'message', 'documentMessage', 'caption'],
+  ['buttonsResponseMessage', 'selectedDisplayText'],
+  ['templateButtonReplyMessage', 'selectedDisplayText'],
+  ['listResponseMessage', 'title'],
+  ['listResponseMessage', 'singleSelectReply', 'selectedRowId'],
+  ['interactiveResponseMessage', 'body', 'text'],
+];
+
 /** The customer's text of a message (SPEC §8.1), or null when it has none. */
 export function evolutionText(message: Record<string, unknown>): string | null {
-  return (
-    str(message.conversation) ??
-    // v2.3.6 rewrites extendedTextMessage into `conversation`; older versions deliver it as is.
-    str(obj(message.extendedTextMessage).text) ??
-    str(obj(message.imageMessage).caption) ??
-    str(obj(message.videoMessage).caption) ??
-    null
-  );
+  for (const path of TEXT_PATHS) {
+    let node: unknown = message;
+    for (const key of path) node = obj(node)[key];
+    const text = str(node);
+    if (text) return text;
+  }
+  return null;
 }
 
 /** `data.messageType` when Evolution gives it, else the content's key (`audioMessage`, `stickerMessage`…). */
 function messageType(data: Record<string, unknown>, message: Record<string, unknown>): string {
   return str(data.messageType) ?? Object.keys(message).find((key) => !NOT_CONTENT.has(key)) ?? 'unknown';
+}
+
+/**
+ * Why a message's content is not one to answer, or null when it is. A `protocolMessage` is a
+ * delete (`REVOKE`, WAProto's 0 and default) or an edit (`MESSAGE_EDIT`, 14); its other types
+ * are Baileys' housekeeping (ephemeral settings, history sync…). Enums arrive as names through
+ * protobuf's JSON, as numbers from some versions.
+ */
+function ignoredContent(message: Record<string, unknown>, type: string): IgnoreReason | null {
+  const keys = [type, ...Object.keys(message)];
+  const found = keys.find((key) => Object.hasOwn(IGNORED_CONTENT, key));
+  if (found) return IGNORED_CONTENT[found] ?? null;
+  if (!keys.includes('protocolMessage')) return null;
+  const protocolType = obj(message.protocolMessage).type;
+  if (protocolType === undefined || protocolType === 'REVOKE' || protocolType === 0) return 'deleted';
+  if (protocolType === 'MESSAGE_EDIT' || protocolType === 14) return 'edit';
+  return 'system';
+}
+
+/** `messageTimestamp` (Unix seconds, a number or a numeric string) → ms; a protobuf Long object is left out. */
+function sentAtOf(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value * 1000;
+  if (typeof value === 'string' && /^\d{1,12}$/.test(value)) return Number(value) * 1000;
+  return undefined;
+}
+
+/**
+ * The customer's phone (digits) and reply address (the JID's digits, SPEC §8.2), or why there
+ * are none: a group is not an error; a LID without a phone next to it is, until SPEC §11.
+ */
+function addressOf(key: Record<string, unknown>, remoteJid: string): { phone: string; to: string } | { reason: IgnoreReason; why: string } {
+  if (GROUP_JID.test(remoteJid)) return { reason: 'group', why: 'group' };
+  let digits = PERSONAL_JID.exec(remoteJid)?.[1];
+  if (LID_JID.test(remoteJid)) {
+    // Newer Baileys put the phone next to a LID (`remoteJidAlt`), older ones in `senderPn`.
+    digits = [key.remoteJidAlt, key.senderPn].map((jid) => PERSONAL_JID.exec(str(jid) ?? '')?.[1]).find((alt) => alt !== undefined);
+    if (!digits) return { reason: 'unknown_address', why: 'key.remoteJid is a WhatsApp LID (…@lid) with no phone in key.remoteJidAlt or key.senderPn' };
+  }
+  const phone = digits ? normalizePhone(digits) : null;
+  if (!digits || !phone) return { reason: 'unknown_address', why: 'key.remoteJid is not <phone>@s.whatsapp.net' };
+  return { phone, to: digits };
 }
 
 /**
@@ -54,66 +118,67 @@ export function createEvolutionAdapter(name: string, channel: EvolutionChannel):
     if (typeof body.event !== 'string') issues.push({ path: 'event', message: body.event === undefined ? 'is required' : 'must be a string' });
     if (issues.length > 0) return { ok: false, issues };
     const event = body.event as string;
-    // Connection, QR code, status updates… are not messages.
-    if (!isUpsert(event)) return { ok: true, messages: [], ignored: 1 };
+    // Connection, QR code, status updates… are not messages (and not message items: no reason).
+    if (!isUpsert(event)) return { ok: true, messages: [], ignored: 1, skipped: [], ignoredBy: {} };
     if (typeof body.instance !== 'string') issues.push({ path: 'instance', message: body.instance === undefined ? 'is required' : 'must be a string' });
     if (!isObject(body.data) && !Array.isArray(body.data)) issues.push({ path: 'data', message: body.data === undefined ? 'is required' : 'must be an object or a list' });
     if (issues.length > 0) return { ok: false, issues };
 
     const items: { item: unknown; path: string }[] = Array.isArray(body.data) ? body.data.map((item, i) => ({ item, path: `data.${i}` })) : [{ item: body.data, path: 'data' }];
-    // Another instance posting to this channel's URL: its customers are not this channel's.
-    if (body.instance !== instance) return { ok: true, messages: [], ignored: items.length };
-
     const messages: ChannelMessage[] = [];
-    let ignored = 0;
-    const skipped: { path: string; reason: string }[] = [];
-    const skip = (path: string, reason: string) => {
-      ignored += 1;
-      skipped.push({ path, reason });
-    };
+    const tally = createTally();
+    // Another instance posting to this channel's URL: its customers are not this channel's.
+    if (body.instance !== instance) {
+      for (const { path } of items) tally.item(path, 'other_instance');
+      return tally.result(messages);
+    }
     for (const { item, path } of items) {
       if (!isObject(item)) {
-        skip(path, 'not an object');
+        tally.item(path, 'unreadable', 'not an object');
         continue;
       }
       const key = obj(item.key);
       const id = str(key.id);
       const remoteJid = str(key.remoteJid);
-      if (!id || !remoteJid) {
-        skip(path, 'no key.id or key.remoteJid');
+      if (!id || !remoteJid || id.length > 256) {
+        tally.item(path, 'unreadable', !id || !remoteJid ? 'no key.id or key.remoteJid' : 'key.id is over 256 characters');
         continue;
       }
-      if (NOT_A_CUSTOMER_JID.test(remoteJid)) {
-        ignored += 1;
+      const address = addressOf(key, remoteJid);
+      if ('reason' in address) {
+        tally.item(path, address.reason, address.why);
         continue;
       }
-      const digits = PERSONAL_JID.exec(remoteJid)?.[1];
-      const phone = digits ? normalizePhone(digits) : null;
-      if (!digits || !phone || id.length > 256) {
-        skip(path, !digits || !phone ? 'key.remoteJid is not <phone>@s.whatsapp.net' : 'key.id is over 256 characters');
-        continue;
-      }
-      // A message with no content is a Baileys stub (a call, an encryption notice…), not something the customer wrote.
+      // A message with no content is a Baileys stub (a call, an encryption notice…), not something anyone wrote.
       if (!isObject(item.message)) {
-        ignored += 1;
+        tally.item(path, 'system');
         continue;
       }
       const message = item.message;
       const type = messageType(item, message);
-      if (IGNORED_CONTENT.has(type) || Object.keys(message).some((k) => IGNORED_CONTENT.has(k))) {
-        ignored += 1;
+      const ignoredAs = ignoredContent(message, type);
+      if (ignoredAs) {
+        tally.item(path, ignoredAs);
         continue;
       }
       const text = evolutionText(message);
       const fromMe = key.fromMe === true;
+      const sentAt = sentAtOf(item.messageTimestamp);
       // On a `fromMe` message pushName is the business's own name, not the customer's.
-      const base = { channel: name, messageId: id, phone, to: digits, name: fromMe ? null : (str(item.pushName) ?? null) };
+      const base = {
+        channel: name,
+        messageId: id,
+        phone: address.phone,
+        to: address.to,
+        name: fromMe ? null : (str(item.pushName) ?? null),
+        ...(sentAt === undefined ? {} : { sentAt }),
+      };
       // A text too long for the bot's contract (4096) is still the customer's: it is cut, not refused.
       const cut = text === null ? null : [...text].slice(0, 4096).join('');
       if (fromMe) messages.push(cut !== null ? { ...base, kind: 'owner', text: cut } : { ...base, kind: 'owner' });
       else messages.push(cut !== null ? { ...base, kind: 'text', text: cut } : { ...base, kind: 'unsupported', what: type });
     }
-    return { ok: true, messages, ignored, skipped };
+    return tally.result(messages);
   }
 
   return {

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { ChannelConfig } from '../../config.js';
 import { constantTimeEqual, secretMatcher } from '../../webhook/auth.js';
 import { issuesOf, normalizePhone } from '../../webhook/schema.js';
-import type { ChannelAdapter, ChannelMessage, InboundParse } from '../types.js';
+import type { ChannelAdapter, ChannelMessage, IgnoreReason, InboundParse, StatusReport } from '../types.js';
+import { createTally, obj, str } from '../reading.js';
 
 type WhatsappChannel = Extract<ChannelConfig, { kind: 'whatsapp-cloud' }>;
 
@@ -23,6 +24,8 @@ const envelopeSchema = z.object(
                     metadata: z.object({ phone_number_id: z.string({ error: 'must be a string' }) }, { error: 'must be an object' }).optional(),
                     contacts: z.array(z.unknown(), { error: 'must be a list' }).optional(),
                     messages: z.array(z.unknown(), { error: 'must be a list' }).optional(),
+                    // `field: "smb_message_echoes"`: what the business sent from the WhatsApp Business app (SPEC §9.3).
+                    message_echoes: z.array(z.unknown(), { error: 'must be a list' }).optional(),
                     statuses: z.array(z.unknown(), { error: 'must be a list' }).optional(),
                   })
                   .loose(),
@@ -40,11 +43,21 @@ const envelopeSchema = z.object(
   { error: 'body must be a JSON object' },
 );
 
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-const obj = (value: unknown): Record<string, unknown> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {});
+/** Meta's Unix-seconds strings (`"1739321024"`) → ms; undefined when it is not one. */
+const unixMs = (value: unknown): number | undefined => (typeof value === 'string' && /^\d{1,12}$/.test(value) ? Number(value) * 1000 : undefined);
 
-/** Types that are never messages to answer (a reaction, a notice that a message was edited or deleted…). */
-const IGNORED_TYPES = new Set(['reaction', 'system', 'ephemeral', 'request_welcome', 'errors']);
+/** Types that are never a message to answer, and why: a reaction, an edit or delete of an earlier message, a notice. */
+const IGNORED_TYPES: Readonly<Record<string, IgnoreReason>> = {
+  reaction: 'reaction',
+  edit: 'edit',
+  revoke: 'deleted',
+  system: 'system',
+  ephemeral: 'system',
+  request_welcome: 'system',
+  errors: 'system',
+};
+const STATUS_VALUES: ReadonlySet<string> = new Set<StatusReport['status']>(['sent', 'delivered', 'read', 'failed']);
+const isStatus = (value: unknown): value is StatusReport['status'] => typeof value === 'string' && STATUS_VALUES.has(value);
 
 /** The customer's text of one message item, or null when it has none (SPEC §8.1). */
 export function whatsappText(message: Record<string, unknown>): string | null {
@@ -59,74 +72,128 @@ export function whatsappText(message: Record<string, unknown>): string | null {
   return null;
 }
 
-/**
- * WhatsApp Cloud API (Meta): `X-Hub-Signature-256` over the raw bytes with the app secret;
- * the `hub.challenge` verification GET; every `entry[].changes[].value.messages[]` item is a
- * message (a delivery may hold several, for several customers), routed by
- * `metadata.phone_number_id` to the channel that has that number; `statuses[]` are not messages.
- *
- * @param numbers every configured `whatsapp.phoneNumberId` → its channel name (one app may
- *   deliver several numbers' messages to one callback URL).
- */
 /** A configured `whatsapp-cloud` number: its channel and the app secret its deliveries are signed with. */
 export interface WhatsappNumber {
   channel: string;
   appSecret: string;
 }
 
+/** `contacts[]` → the profile name of each `wa_id`. */
+function contactNames(contacts: unknown[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const contact of contacts) {
+    const entry = obj(contact);
+    const waId = str(entry.wa_id);
+    const profileName = str(obj(entry.profile).name);
+    if (waId && profileName) names.set(waId, profileName);
+  }
+  return names;
+}
+
+/** Where a change's items go: a channel, or why none (SPEC §8.4 "one tenant cannot speak for another"). */
+type Route = { channel: string } | { reason: 'unknown_number' | 'foreign_number'; why: string };
+
+/**
+ * One `statuses[]` item → a {@link StatusReport}, or null for one the service cannot use (an
+ * unknown status, no id, no recipient, no time): those are not failures of ours to record.
+ */
+function statusReport(item: unknown, channel: string): StatusReport | null {
+  const status = obj(item);
+  const sentId = str(status.id);
+  const recipient = str(status.recipient_id);
+  const phone = recipient ? normalizePhone(recipient) : null;
+  const at = unixMs(status.timestamp);
+  if (!sentId || !phone || at === undefined || !isStatus(status.status)) return null;
+  const report: StatusReport = { channel, phone, sentId, status: status.status, at };
+  if (status.status === 'failed') {
+    const first = Array.isArray(status.errors) ? obj(status.errors[0]) : undefined;
+    report.error = first
+      ? { code: typeof first.code === 'number' ? first.code : null, title: str(first.title) ?? str(first.message) ?? 'failed' }
+      : { code: null, title: 'failed' };
+  }
+  return report;
+}
+
+/**
+ * WhatsApp Cloud API (Meta): `X-Hub-Signature-256` over the raw bytes with the app secret;
+ * the `hub.challenge` verification GET. Every `entry[].changes[].value.messages[]` item is a
+ * customer's message (a delivery may hold several, for several customers) and every
+ * `smb_message_echoes` item a person answering from the WhatsApp Business app (SPEC §9.3);
+ * both are routed by `metadata.phone_number_id`. `statuses[]` become {@link StatusReport}s.
+ *
+ * @param numbers every configured `whatsapp.phoneNumberId` → its channel and app secret (one
+ *   app may deliver several numbers' messages to one callback URL).
+ */
 export function createWhatsappAdapter(name: string, channel: WhatsappChannel, numbers: ReadonlyMap<string, WhatsappNumber>): ChannelAdapter {
   const appSecret = channel.whatsapp.appSecret;
   const verifyTokenMatches = secretMatcher(channel.whatsapp.verifyToken);
+
+  function route(phoneNumberId: string | undefined): Route {
+    if (phoneNumberId === channel.whatsapp.phoneNumberId) return { channel: name };
+    const other = phoneNumberId ? numbers.get(phoneNumberId) : undefined;
+    if (!other) return { reason: 'unknown_number', why: `phone_number_id ${phoneNumberId ?? '(none)'} is not a configured number` };
+    // The signature was checked with this channel's secret: only a channel with the same secret trusts it.
+    if (other.appSecret === appSecret) return { channel: other.channel };
+    return { reason: 'foreign_number', why: `phone_number_id ${phoneNumberId} belongs to channel ${other.channel}, whose app secret is another` };
+  }
 
   function parse(body: unknown): InboundParse {
     const parsed = envelopeSchema.safeParse(body);
     if (!parsed.success) return { ok: false, issues: issuesOf(parsed.error) };
     const messages: ChannelMessage[] = [];
-    let ignored = 0;
-    const skipped: { path: string; reason: string }[] = [];
+    const statuses: StatusReport[] = [];
+    const tally = createTally();
     parsed.data.entry.forEach((entry, e) =>
       entry.changes.forEach((change, c) => {
         const value = change.value;
-        ignored += value.statuses?.length ?? 0;
-        if (change.field !== 'messages' || !value.messages) return;
-        const phoneNumberId = value.metadata?.phone_number_id;
-        const target = phoneNumberId === channel.whatsapp.phoneNumberId ? name : phoneNumberId ? numbers.get(phoneNumberId)?.channel : undefined;
-        const names = new Map<string, string>();
-        for (const contact of value.contacts ?? []) {
-          const c0 = obj(contact);
-          const waId = str(c0.wa_id);
-          const profileName = str(obj(c0.profile).name);
-          if (waId && profileName) names.set(waId, profileName);
+        const target = route(value.metadata?.phone_number_id);
+        tally.other(value.statuses?.length ?? 0);
+        // A status of a number this channel may not speak for is dropped like the message would be.
+        if ('channel' in target) {
+          for (const item of value.statuses ?? []) {
+            const report = statusReport(item, target.channel);
+            if (report) statuses.push(report);
+          }
         }
-        value.messages.forEach((item, m) => {
-          const path = `entry.${e}.changes.${c}.value.messages.${m}`;
+        // Customers' messages, or what the business sent from the WhatsApp Business app; other fields are not messages.
+        const owner = change.field === 'smb_message_echoes';
+        const items = owner ? value.message_echoes : change.field === 'messages' ? value.messages : undefined;
+        if (!items) return;
+        const names = owner ? new Map<string, string>() : contactNames(value.contacts ?? []);
+        items.forEach((item, m) => {
+          const path = `entry.${e}.changes.${c}.value.${owner ? 'message_echoes' : 'messages'}.${m}`;
+          if (!('channel' in target)) return tally.item(path, target.reason, target.why);
           const message = obj(item);
-          const id = str(message.id);
-          const from = str(message.from);
           const type = str(message.type) ?? 'unknown';
-          if (!target) {
-            ignored += 1;
-            skipped.push({ path, reason: `phone_number_id ${phoneNumberId ?? '(none)'} is not a configured number` });
-            return;
-          }
-          if (IGNORED_TYPES.has(type)) {
-            ignored += 1;
-            return;
-          }
-          const phone = from ? normalizePhone(from) : null;
-          if (!id || !from || !phone || id.length > 256) {
-            ignored += 1;
-            skipped.push({ path, reason: !id || !from ? 'no id or from' : 'from is not a phone number' });
-            return;
+          const ignoredAs = Object.hasOwn(IGNORED_TYPES, type) ? IGNORED_TYPES[type] : undefined;
+          if (ignoredAs) return tally.item(path, ignoredAs);
+          const id = str(message.id);
+          // A customer's message comes `from` them; an echo of the business's own goes `to` them.
+          const address = str(owner ? message.to : message.from);
+          const phone = address ? normalizePhone(address) : null;
+          if (!id || !address || !phone || id.length > 256) {
+            const field = owner ? 'to' : 'from';
+            const why = !id || !address ? `no id or ${field}` : !phone ? `${field} is not a phone number` : 'id is over 256 characters';
+            return tally.item(path, 'unreadable', why);
           }
           const text = whatsappText(message);
-          const base = { channel: target, messageId: id, phone, to: from, name: names.get(from) ?? null };
           // A text too long for the bot's contract (4096) is still the customer's: it is cut, not refused.
-          messages.push(text !== null ? { ...base, kind: 'text', text: [...text].slice(0, 4096).join('') } : { ...base, kind: 'unsupported', what: type });
+          const cut = text === null ? null : [...text].slice(0, 4096).join('');
+          const sentAt = unixMs(message.timestamp);
+          const base = {
+            channel: target.channel,
+            messageId: id,
+            phone,
+            to: address,
+            name: names.get(address) ?? null,
+            ...(sentAt === undefined ? {} : { sentAt }),
+          };
+          if (owner) messages.push(cut !== null ? { ...base, kind: 'owner', text: cut } : { ...base, kind: 'owner' });
+          else messages.push(cut !== null ? { ...base, kind: 'text', text: cut } : { ...base, kind: 'unsupported', what: type });
         });
       }),
     );
-    return { ok: true, messages, ignored, skipped };
+    return tally.result(messages, statuses);
   }
 
   return {

@@ -1,35 +1,54 @@
 import type { ChannelConfig } from '../../config.js';
 import { bearerToken, secretMatcher } from '../../webhook/auth.js';
 import { normalizePhone } from '../../webhook/schema.js';
-import type { ChannelAdapter, ChannelMessage, InboundParse } from '../types.js';
+import { createTally, isObject, obj, str } from '../reading.js';
+import type { ChannelAdapter, ChannelMessage, IgnoreReason, InboundParse } from '../types.js';
 
 type ZapiChannel = Extract<ChannelConfig, { kind: 'zapi' }>;
 
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
-const obj = (value: unknown): Record<string, unknown> => (isObject(value) ? value : {});
-
-/** Content objects of a received callback, in the order `what` names them. */
+/** Content objects of a received callback, in the order `what` names them: what a person (customer or business) sent. */
 const CONTENT_KEYS = ['audio', 'video', 'image', 'document', 'sticker', 'location', 'contact', 'poll'] as const;
+
+/** Where the text is, in order: a text, a caption, the button or list row chosen (developer.z-api.io/en/webhooks/on-message-received). */
+const TEXT_PATHS: readonly (readonly [string, string])[] = [
+  ['text', 'message'],
+  ['image', 'caption'],
+  ['video', 'caption'],
+  ['document', 'caption'],
+  ['buttonsResponseMessage', 'message'],
+  ['listResponseMessage', 'message'],
+  ['listResponseMessage', 'title'],
+];
 
 /** The customer's text of a received callback (SPEC §8.1), or null when it has none. */
 export function zapiText(callback: Record<string, unknown>): string | null {
-  return str(obj(callback.text).message) ?? str(obj(callback.image).caption) ?? str(obj(callback.video).caption) ?? null;
+  for (const [content, field] of TEXT_PATHS) {
+    const text = str(obj(callback[content])[field]);
+    if (text) return text;
+  }
+  return null;
 }
 
-/** Why a received callback is not a message of a customer's own chat, or null when it is one. */
-function notACustomerMessage(callback: Record<string, unknown>, phone: string | undefined): string | null {
-  if (callback.isGroup === true || phone?.endsWith('-group')) return 'group';
-  if (callback.isNewsletter === true) return 'newsletter';
-  if (callback.broadcast === true) return 'broadcast';
+/** Why a received callback is not a message of a customer's own chat nor a person answering, or null when it may be one. */
+function ignoredCallback(callback: Record<string, unknown>, phone: string | undefined): IgnoreReason | null {
+  if (callback.isGroup === true || callback.isNewsletter === true || callback.broadcast === true) return 'group';
+  if (phone && /-(group|broadcast)$|@newsletter$/.test(phone)) return 'group';
   if (callback.isEdit === true) return 'edit';
   if (callback.reaction !== undefined && callback.reaction !== null) return 'reaction';
+  if (callback.pinMessage !== undefined && callback.pinMessage !== null) return 'pin';
   // "Waiting for message": WhatsApp has not delivered the content yet; answering it as
   // unsupported would claim its id before the real content can arrive.
-  if (callback.waitingMessage === true) return 'waiting';
-  // System notices (a missed call, a membership change…) carry `notification` and no content.
-  if (str(callback.notification)) return 'notification';
+  if (callback.waitingMessage === true) return 'system';
+  // Calls, group and profile notices… carry `notification` and no content.
+  if (str(callback.notification)) return 'system';
   return null;
+}
+
+/** One ignored callback as the answer of {@link ChannelAdapter.parse}; warn-level reasons are also listed in `skipped`. */
+function ignoredAs(reason: IgnoreReason, why: string = reason): InboundParse {
+  const tally = createTally();
+  tally.item('', reason, why);
+  return tally.result([]);
 }
 
 /**
@@ -43,27 +62,44 @@ export function createZapiAdapter(name: string, channel: ZapiChannel): ChannelAd
   function parse(body: unknown): InboundParse {
     if (!isObject(body)) return { ok: false, issues: [{ path: '', message: 'body must be a JSON object' }] };
     if (typeof body.type !== 'string') return { ok: false, issues: [{ path: 'type', message: body.type === undefined ? 'is required' : 'must be a string' }] };
-    // Z-API writes `ReceivedCallBack`; its English docs write `ReceivedCallback`.
-    if (body.type.toLowerCase() !== 'receivedcallback') return { ok: true, messages: [], ignored: 1 };
+    // Z-API writes `ReceivedCallBack`; its English docs write `ReceivedCallback`. Other types are not messages (no reason).
+    if (body.type.toLowerCase() !== 'receivedcallback') return { ok: true, messages: [], ignored: 1, skipped: [], ignoredBy: {} };
 
     const phoneRaw = str(body.phone);
-    if (notACustomerMessage(body, phoneRaw)) return { ok: true, messages: [], ignored: 1 };
+    const reason = ignoredCallback(body, phoneRaw);
+    if (reason) return ignoredAs(reason);
     const id = str(body.messageId);
-    const phone = phoneRaw ? normalizePhone(phoneRaw) : null;
-    if (!id || !phoneRaw || !phone || id.length > 256) {
-      const reason = !id || !phoneRaw ? 'no messageId or phone' : !phone ? 'phone is not a phone number' : 'messageId is over 256 characters';
-      return { ok: true, messages: [], ignored: 1, skipped: [{ path: '', reason }] };
-    }
+    if (!id || !phoneRaw || id.length > 256) return ignoredAs('unreadable', !id || !phoneRaw ? 'no messageId or phone' : 'messageId is over 256 characters');
+    // `chatLid` / `senderLid` are not read yet (SPEC §11): a LID in `phone` has no phone to answer or hand off.
+    if (phoneRaw.endsWith('@lid')) return ignoredAs('unknown_address', 'phone is a WhatsApp LID (…@lid)');
+    const phone = normalizePhone(phoneRaw);
+    if (!phone) return ignoredAs('unknown_address', 'phone is not a phone number');
+
     const text = zapiText(body);
+    const what = CONTENT_KEYS.find((key) => isObject(body[key]));
     const fromMe = body.fromMe === true;
+    // A `fromMe` callback with neither text nor content (a carousel or template sent by the API, an
+    // event…) is no person answering: taking the conversation over for it would be a false alarm.
+    if (fromMe && text === null && what === undefined) return ignoredAs('system');
+    const sentAt = typeof body.momment === 'number' && Number.isFinite(body.momment) && body.momment > 0 ? body.momment : undefined;
     // On a `fromMe` callback senderName is the business's own name, not the customer's.
-    const base = { channel: name, messageId: id, phone, to: phoneRaw, name: fromMe ? null : (str(body.senderName) ?? str(body.chatName) ?? null) };
+    const base = {
+      channel: name,
+      messageId: id,
+      phone,
+      to: phoneRaw,
+      name: fromMe ? null : (str(body.senderName) ?? str(body.chatName) ?? null),
+      ...(sentAt === undefined ? {} : { sentAt }),
+    };
     // A text too long for the bot's contract (4096) is still the customer's: it is cut, not refused.
     const cut = text === null ? null : [...text].slice(0, 4096).join('');
     let message: ChannelMessage;
-    if (fromMe) message = cut !== null ? { ...base, kind: 'owner', text: cut } : { ...base, kind: 'owner' };
-    else message = cut !== null ? { ...base, kind: 'text', text: cut } : { ...base, kind: 'unsupported', what: CONTENT_KEYS.find((key) => isObject(body[key])) ?? 'unknown' };
-    return { ok: true, messages: [message], ignored: 0 };
+    if (fromMe) {
+      // Z-API marks what was sent through its API: an echo of ours (or another integration's), not a person.
+      const owner = body.fromApi === true ? { ...base, kind: 'owner' as const, sentByApi: true } : { ...base, kind: 'owner' as const };
+      message = cut !== null ? { ...owner, text: cut } : owner;
+    } else message = cut !== null ? { ...base, kind: 'text', text: cut } : { ...base, kind: 'unsupported', what: what ?? 'unknown' };
+    return { ok: true, messages: [message], ignored: 0, skipped: [], ignoredBy: {} };
   }
 
   return {

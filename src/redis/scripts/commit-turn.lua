@@ -5,6 +5,11 @@
   gives the lock up. A holder that lost the lock (its lease ran out during a stall) writes
   none of that: it only drops its in-progress marker, so the message is processed again.
 
+  A turn that began before a person took the conversation from the phone (`phoneGen` moved
+  on since the turn read it, SPEC §8.4) is superseded: only what was learnt from Toolzz is
+  kept (`keep`), no handoff is created, the batch leaves the inbox, and its replies are
+  recorded `cancelled` instead of being queued.
+
   KEYS[1] conversation
   KEYS[2] lock queue
   KEYS[3] lock leases
@@ -16,13 +21,14 @@
   ARGV[1] JSON {
     token, release (bool),
     fields {field: value}, unset [field], ttlMs      -- the conversation
+    phoneGen ('' = not checked), keep {field: value}, cancelledAt (ISO)  -- the supersede rule
     record {action = 'set' | 'drop', value, ttlMs, marker},
     handoff {op = 'create', fields, ttlMs} | {op = 'reopen', id, ttlMs},
     inbox {count, head},                             -- pop `count` entries, the first being `head`
     deliveries [{id, fields, ttlMs}], outboxTtlMs
   }
-  Returns {'ok'} | {'lost'} | {'not_failed'} (re-open of a handoff that is no longer failed;
-  nothing written, lock kept)
+  Returns {'ok'} | {'lost'} | {'superseded'} | {'not_failed'} (re-open of a handoff that is no
+  longer failed; nothing written, lock kept)
 ]]
 --- @include "now-ms"
 --- @include "holds-lock"
@@ -40,6 +46,21 @@ if not holdsLock(KEYS[2], KEYS[3], spec.token, nowMs()) then
   dropMarker()
   leaveQueue(KEYS[2], KEYS[3], spec.token)
   return {'lost'}
+end
+
+local gen = redis.call('HGET', KEYS[1], 'phoneGen') or '0'
+local superseded = spec.phoneGen ~= nil and spec.phoneGen ~= '' and spec.phoneGen ~= gen
+if superseded then
+  if spec.keep then hsetMap(KEYS[1], spec.keep) end
+  local inbox = spec.inbox
+  if inbox and inbox.count > 0 then
+    local first = redis.call('LINDEX', KEYS[5], 0)
+    if first and cjson.decode(first).id == inbox.head then redis.call('LPOP', KEYS[5], inbox.count) end
+    redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
+  end
+  queueDeliveries(KEYS[6], 7, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
+  if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
+  return {'superseded'}
 end
 
 local handoff = spec.handoff
@@ -72,7 +93,7 @@ if inbox and inbox.count > 0 then
   redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
 end
 
-queueDeliveries(KEYS[6], 7, spec.deliveries, spec.outboxTtlMs)
+queueDeliveries(KEYS[6], 7, spec.deliveries, spec.outboxTtlMs, gen)
 
 if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
 return {'ok'}
