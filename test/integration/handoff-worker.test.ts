@@ -203,11 +203,12 @@ describe('job validation and cancellation', () => {
   });
 
   it('a handoff whose conversation was released meanwhile is not performed', async () => {
-    // A long back-off parks the job between tries (no race with a 0–9 ms retry).
+    // A long back-off parks the job between tries (no race with a 0–9 ms retry). The delay is
+    // BRPEX's Retry-After, not the jittered back-off: a jitter can draw a few ms.
     const slow = await startHarness({ worker: true, file: { retry: { attempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 } } });
     try {
       const phone = newPhone();
-      slow.brpex.inject('dispatch', { status: 503 });
+      slow.brpex.inject('dispatch', { status: 503, headers: { 'retry-after': '60' } });
       const handoffId = await slow.handOff('site', phone);
       await waitUntil(() => slow.core.queues.handoff.queue.getJobState(handoffId), { what: 'the job to wait for its retry', done: (state) => state === 'delayed' });
       // What the admin release does to the conversation: back to the bot.
