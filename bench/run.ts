@@ -50,7 +50,7 @@ const { values } = parseArgs({
     redis: { type: 'string', default: 'both' },
   },
 });
-if (!['single', 'cluster', 'both'].includes(values.redis as string)) throw new Error('--redis must be single, cluster or both');
+if (!['single', 'cluster', 'both'].includes(values.redis)) throw new Error('--redis must be single, cluster or both');
 const onSingle = values.redis !== 'cluster';
 const onCluster = values.redis !== 'single';
 const RUNS = Math.max(1, Number(values.runs));
@@ -338,7 +338,7 @@ async function p5(): Promise<void> {
     const measuredFrom = Date.now();
     const result = await runLoad<OpenLoopResult>('open-loop', { ...webhook(api, 'unique'), rate, durationSec: DURATION, warmupSec: 0, connections: 32 });
     const expected = (warm.statuses['202'] ?? 0) + (result.statuses['202'] ?? 0);
-    await drain(async () => arrivals.size, expected, 30_000);
+    await drain(() => Promise.resolve(arrivals.size), expected, 30_000);
     // Records live in their conversation's slot: the `where` pointer of each id names it.
     const keys = createKeys(prefix);
     const ids = await redis.zrange(keys.index('handoff', 'done'), '0', '-1');

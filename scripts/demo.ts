@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-import { parseConfigText } from '../src/config.js';
+import { parseConfigText } from '../src/config/index.js';
 import { BrpexEmulator } from '../src/sandbox/brpex.js';
 import { MehubEmulator } from '../src/sandbox/mehub.js';
 import { SuperagentesEmulator } from '../src/sandbox/superagentes.js';
@@ -158,13 +158,13 @@ async function main(): Promise<void> {
     say(`  ${name}: “${text}”`);
     const detail =
       answer.status === 'replied'
-        ? `bot: “${answer.reply}”`
+        ? `bot: “${String(answer.reply)}”`
         : answer.status === 'handoff_queued'
-          ? `bot: “${answer.reply}” → handoff ${answer.handoffId} queued`
+          ? `bot: “${String(answer.reply)}” → handoff ${String(answer.handoffId)} queued`
           : answer.status === 'human_active'
             ? 'the conversation is with a human: the bot is not called'
             : JSON.stringify(answer);
-    say(`    ${bold(String(res.status))} ${answer.status ?? answer.error} — ${detail}`);
+    say(`    ${bold(String(res.status))} ${String(answer.status ?? answer.error)} — ${detail}`);
     return answer;
   }
 
@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     say(`    ${bold(String(res.status))} ${JSON.stringify(await res.json())}`);
     const received = await replies.waitForReplies(before + events, undefined, 15_000);
     for (const reply of received.slice(before)) {
-      say(`    ${bold('reply.url')} ← ${reply.body.type}${reply.body.reply ? `: “${String(reply.body.reply)}”` : ''} (signature ${reply.verified ? 'valid' : 'INVALID'}, ${reply.webhookId})`);
+      say(`    ${bold('reply.url')} ← ${String(reply.body.type)}${typeof reply.body.reply === 'string' ? `: “${reply.body.reply}”` : ''} (signature ${reply.verified ? 'valid' : 'INVALID'}, ${reply.webhookId})`);
     }
   }
   await appSays('Vocês aceitam Pix?', 1);

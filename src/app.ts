@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { RedisClient } from './redis/connection.js';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import type { Config } from './config/index.js';
 import { AppError } from './errors.js';
 import { isRedisError } from './redis/errors.js';
 import type { Metrics } from './observability/metrics.js';
@@ -25,11 +25,12 @@ export interface AppDeps {
  */
 function bodyParserError(error: unknown): AppError | null {
   if (!error || typeof error !== 'object' || !('status' in error)) return null;
-  const status = Number((error as { status: unknown }).status);
+  const status = Number((error).status);
   if (status === 413) return new AppError('payload_too_large', 'body over 256 KiB', 413);
   if (status === 415) return new AppError('unsupported_media_type', 'unsupported Content-Encoding', 415);
   if (status >= 400 && status < 500) {
-    const reason = String((error as { message?: unknown }).message ?? 'unreadable body');
+    const message = (error as { message?: unknown }).message;
+    const reason = typeof message === 'string' ? message : 'unreadable body';
     return new AppError('invalid_request', `unreadable body: ${reason}`, 400);
   }
   return null;
@@ -73,7 +74,7 @@ export function createApp(deps: AppDeps): express.Express {
     let known = error instanceof AppError ? error : bodyParserError(error);
     // A Redis outage (a BullMQ call, an admin query) is a 503; anything else is not that outage.
     if (!known && isRedisError(error)) known = new AppError('unavailable', 'Redis is unavailable', 503, { cause: error });
-    const log: Logger = res.locals.log ?? deps.logger;
+    const log = (res.locals.log as Logger | undefined) ?? deps.logger;
     if (res.headersSent) {
       log.error({ err: error }, 'error after the response started');
       return;

@@ -86,3 +86,28 @@ export function describeFailure(error: unknown): string {
   if (isUpstreamError(error)) return error.kind === 'not_found' && !error.message.startsWith(error.code) ? `${error.code}: ${error.message}` : error.message;
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
+
+/**
+ * What a failure means for another try, whoever tried (a handoff, a delivery): the one
+ * classification the workers map onto BullMQ (workers/shared.ts, STYLE §4).
+ * - `upstream`: the platform or channel said (its `retryable`, `Retry-After`, and whether the
+ *   request may have been applied);
+ * - `redis`: Redis was away — worth another try;
+ * - `bug`: anything else — retrying a bug only delays the customer.
+ */
+export interface FailureClass {
+  source: 'upstream' | 'redis' | 'bug';
+  retryable: boolean;
+  /** The request may have been applied although no success was seen. */
+  ambiguous: boolean;
+  retryAfterMs: number | undefined;
+  /** What is recorded (`lastError`). */
+  description: string;
+}
+
+export function classifyFailure(error: unknown, isRedisError: (error: unknown) => boolean): FailureClass {
+  const description = describeFailure(error);
+  if (isUpstreamError(error)) return { source: 'upstream', retryable: error.retryable, ambiguous: error.ambiguous, retryAfterMs: error.retryAfterMs, description };
+  if (isRedisError(error)) return { source: 'redis', retryable: true, ambiguous: true, retryAfterMs: undefined, description };
+  return { source: 'bug', retryable: false, ambiguous: true, retryAfterMs: undefined, description };
+}

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import type { Config } from './config/index.js';
 import { createHandoffQueue, openQueue, type HandoffQueue } from './handoff/queue.js';
 import { QUEUES, type Keys } from './keys.js';
 import { createBullConnection } from './redis/connection.js';

@@ -1,4 +1,4 @@
-import { loadConfig, ConfigError, type Config } from './config.js';
+import { loadConfig, ConfigError, type Config } from './config/index.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis, describeTarget, waitForRedis } from './redis/connection.js';
 import { createApiService, createCore, createOpsService, type HttpService } from './service.js';

@@ -1,36 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Config, ProviderName } from '../src/config.js';
-import type { ConversationStore, NewDelivery } from '../src/conversations/store.js';
-import { describeFailure, isUpstreamError } from '../src/errors.js';
-import { handoffJobSchema, type HandoffJob } from '../src/handoff/job.js';
-import { createHandoffOutcomes, type HandoffOutcomes } from '../src/handoff/outcome.js';
-import { HANDOFF_BACKOFF } from '../src/handoff/queue.js';
+import type { Config, ProviderName } from '../src/config/index.js';
+import type { ConversationActions } from '../src/conversations/actions.js';
+import { isUpstreamError } from '../src/errors.js';
+import type { HandoffJob } from '../src/handoff/job.js';
+import { HANDOFF_BACKOFF, readHandoffJob } from '../src/handoff/queue.js';
 import { retryDelayMs } from '../src/handoff/retry.js';
+import { createHandoffTries } from '../src/handoff/tries.js';
 import { QUEUES, type Keys } from '../src/keys.js';
 import { lazyLogger } from '../src/observability/lazy-logger.js';
 import type { WorkerObserver } from '../src/observability/observers.js';
 import { throttledErrorLog } from '../src/observability/throttle.js';
-import type { HandoffOutcome, HandoffProvider } from '../src/providers/types.js';
+import type { HandoffProvider, PlatformResult } from '../src/providers/types.js';
 import { createBullConnection, type RedisClient } from '../src/redis/connection.js';
-import { isRedisError } from '../src/redis/errors.js';
-
-
-/** What the customer is told when a handoff ends (asynchronous channels; SPEC §8.2, §9.2). */
-export type HandoffNotifier = (job: HandoffJob, outcome: 'done' | 'failed') => NewDelivery[];
+import { classify, closeWorker, giveUp, nextStep, runAgainAt } from './shared.js';
 
 export interface HandoffWorkerDeps {
   config: Config;
   keys: Keys;
   /** A request-path connection for records and conversations (not the blocking one). */
   redis: RedisClient;
-  store: ConversationStore;
   providers: Record<ProviderName, HandoffProvider>;
+  /** Ending a handoff, and what its end tells the customer. */
+  actions: Pick<ConversationActions, 'endHandoff'>;
   logger: Logger;
-  notify?: HandoffNotifier;
-  /** Sends what `notify` queued (the customer's outbox). */
-  kickOutbox?: (ref: { channel: string; phone: string }) => Promise<unknown>;
   observer?: WorkerObserver;
 }
 
@@ -54,19 +48,6 @@ class SideEffectRefused extends Error {
 }
 
 /**
- * Ends a handoff and sends the customer what its end means on their channel (the worker and
- * the reconciler end handoffs alike). Resolves false when it had already ended.
- */
-export function handoffEnder(outcomes: HandoffOutcomes, notify?: HandoffNotifier, kickOutbox?: (ref: { channel: string; phone: string }) => Promise<unknown>) {
-  return async (job: HandoffJob, outcome: 'done' | 'failed', detail: Omit<Parameters<HandoffOutcomes['finish']>[2], 'deliveries'>): Promise<boolean> => {
-    const deliveries = notify?.(job, outcome) ?? [];
-    const ended = await outcomes.finish(job, outcome, { ...detail, deliveries });
-    if (ended && deliveries.length > 0) await kickOutbox?.(job);
-    return ended;
-  };
-}
-
-/**
  * The BullMQ worker that performs handoffs: re-validates the job, waits for its record (the
  * API queues the job before committing the handoff), checks that the conversation still
  * waits for it, runs the channel's adapter, and records the outcome.
@@ -80,36 +61,33 @@ export function handoffEnder(outcomes: HandoffOutcomes, notify?: HandoffNotifier
  */
 export function createHandoffWorker(deps: HandoffWorkerDeps) {
   const { config, providers, logger, keys } = deps;
-  const outcomes = createHandoffOutcomes(deps.redis, keys, deps.store);
-
-  const finishAndTell = handoffEnder(outcomes, deps.notify, deps.kickOutbox);
+  const tries = createHandoffTries(deps.redis, keys, logger);
 
   /** Ends the handoff as failed (once), logs it at error level, and stops BullMQ's retries. */
   async function fail(job: HandoffJob, log: Logger, message: string, attempts: number): Promise<never> {
-    if (await finishAndTell(job, 'failed', { lastError: message })) {
+    if (await deps.actions.endHandoff(job, 'failed', { lastError: message })) {
       deps.observer?.finished?.(job.provider, 'failed');
       log.error({ lastError: message, attempts }, 'handoff failed for good; the conversation goes back to the bot');
     }
-    throw new UnrecoverableError(message);
+    return giveUp(message);
   }
 
   async function cancel(job: HandoffJob, fields: Record<string, unknown>, state: string | null): Promise<never> {
     // Released, expired or replaced by a newer episode: handing off now would surprise everyone.
     // Not a failure of the handoff (no error log, counted apart in the metrics).
     const reason = 'cancelled: the conversation no longer waits for this handoff (released or expired)';
-    if (await outcomes.finish(job, 'failed', { lastError: reason })) deps.observer?.finished?.(job.provider, 'cancelled');
+    if ((await tries.finish(job, 'failed', { lastError: reason })) !== -1) deps.observer?.finished?.(job.provider, 'cancelled');
     logger.info({ ...fields, outcome: 'cancelled', state }, 'handoff attempt');
-    throw new UnrecoverableError(reason);
+    return giveUp(reason);
   }
 
-  async function process(bullJob: Job, token?: string): Promise<HandoffOutcome> {
-    const parsed = handoffJobSchema.safeParse(bullJob.data);
-    if (!parsed.success) {
-      const where = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      logger.error({ jobId: bullJob.id, issues: where }, 'invalid handoff job payload');
-      throw new UnrecoverableError(`invalid handoff job payload: ${where}`);
+  async function process(bullJob: Job, token?: string): Promise<PlatformResult> {
+    const read = readHandoffJob(bullJob.data);
+    if (!read.ok) {
+      logger.error({ jobId: bullJob.id, issues: read.problem }, 'invalid handoff job payload');
+      return giveUp(`invalid handoff job payload: ${read.problem}`);
     }
-    const job = parsed.data;
+    const job = read.job;
     const attempt = bullJob.attemptsMade + 1;
     const maxAttempts = bullJob.opts.attempts ?? 1;
     // The per-attempt line carries these fields itself; a child logger is built only if an
@@ -119,22 +97,19 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
 
-    const start = await outcomes.startAttempt(job);
+    const start = await tries.startAttempt(job);
     if (start.state === 'missing') {
       // The API queues the job first and commits the handoff right after: wait for the
       // record. One that never appears belongs to a message whose commit never happened (a
       // crash, a lost lock): that message is processed again, with a handoff of its own.
-      if (Date.now() - bullJob.timestamp < ORPHAN_AFTER_MS) {
-        await bullJob.moveToDelayed(Date.now() + RECORD_WAIT_MS, token);
-        throw new DelayedError();
-      }
+      if (Date.now() - bullJob.timestamp < ORPHAN_AFTER_MS) return runAgainAt(bullJob, token, Date.now() + RECORD_WAIT_MS);
       logger.warn({ ...fields, outcome: 'dropped' }, 'handoff job whose handoff was never committed; dropped');
       return { summary: 'dropped: the handoff was never committed' };
     }
     if (start.state !== 'pending') {
       // Ended by an earlier run whose acknowledgement was lost (a worker killed at the wrong moment).
       if (start.state === 'done') return { summary: 'already done' };
-      throw new UnrecoverableError(start.lastError ?? 'handoff already failed');
+      return giveUp(start.lastError ?? 'handoff already failed');
     }
 
     const conversation = start.conversation;
@@ -142,7 +117,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       return cancel(job, fields, conversation?.state ?? null);
     }
     if (conversation.state === 'human') {
-      await outcomes.finish(job, 'done', { summary: 'conversation already with a human' });
+      await tries.finish(job, 'done', { summary: 'conversation already with a human' });
       return { summary: 'conversation already with a human' };
     }
 
@@ -160,17 +135,16 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
         mayHaveApplied: start.mayHaveApplied,
         beforeSideEffect: async () => {
           const claimant = `${start.attempts}.${randomUUID()}`;
-          const claim = await outcomes.claimSideEffect(job, claimant, claimLeaseMs, start.mayHaveApplied);
+          const claim = await tries.claimSideEffect(job, claimant, claimLeaseMs, start.mayHaveApplied);
           if (claim !== 'claimed') throw new SideEffectRefused(claim);
           holder = claimant;
         },
         log,
       }).finally(async () => {
-        if (holder) await outcomes.settleSideEffect(job, holder).catch((error: unknown) => log.warn({ err: error }, 'could not settle the side-effect claim; its lease frees it'));
+        if (holder) await tries.settleSideEffect(job, holder).catch((error: unknown) => log.warn({ err: error }, 'could not settle the side-effect claim; its lease frees it'));
       });
       // The human period starts now that the human has the customer (SPEC §8.4).
-      const human = { periodMs: channel.humanTtlMinutes * 60_000, keepMs: config.conversations.ttlHours * 3_600_000 };
-      if (await finishAndTell(job, 'done', { summary: outcome.summary, learnt: outcome.learnt, human })) {
+      if (await deps.actions.endHandoff(job, 'done', { summary: outcome.summary, learnt: outcome.learnt })) {
         deps.observer?.finished?.(provider.name, 'done');
       }
       deps.observer?.attempt?.(provider.name, 'done', seconds());
@@ -181,19 +155,19 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
         if (error.claim === 'cancelled') return cancel(job, fields, null);
         if (error.claim === 'ended') return { summary: 'ended by another try' };
       }
-      const message = describeFailure(error);
-      // A platform failure says whether another try may help; Redis being away is worth
-      // another try; anything else is a bug, and retrying a bug only delays the customer.
-      const retryable = isUpstreamError(error) ? error.retryable : error instanceof SideEffectRefused || isRedisError(error);
-      if (!retryable || attempt >= maxAttempts) {
+      // Another try holds the side effect: the next try checks whether it was applied.
+      const failure = error instanceof SideEffectRefused ? { ...classify(error), retryable: true } : classify(error);
+      const message = failure.description;
+      if (nextStep(failure, attempt, maxAttempts) === 'give_up') {
         deps.observer?.attempt?.(provider.name, 'failed', seconds());
-        const level = isUpstreamError(error) || isRedisError(error) ? 'warn' : 'error';
-        logger[level]({ ...fields, outcome: 'failed', err: error, retryable, durationMs: Math.round(seconds() * 1000) }, level === 'error' ? 'handoff attempt failed on an unexpected error' : 'handoff attempt');
+        const level = failure.source === 'bug' ? 'error' : 'warn';
+        logger[level]({ ...fields, outcome: 'failed', err: error, retryable: failure.retryable, durationMs: Math.round(seconds() * 1000) }, level === 'error' ? 'handoff attempt failed on an unexpected error' : 'handoff attempt');
         return fail(job, log, message, start.attempts);
       }
-      await outcomes.recordError(job, message).catch((recordError: unknown) => log.warn({ err: recordError }, 'could not record the handoff error'));
+      await tries.recordError(job, message).catch((recordError: unknown) => log.warn({ err: recordError }, 'could not record the handoff error'));
       deps.observer?.attempt?.(provider.name, 'retry', seconds());
       logger.warn({ ...fields, outcome: 'retry', err: error, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
+      // Attempts and back-off are BullMQ's: the backoff strategy below honours Retry-After.
       throw error;
     }
   }
@@ -226,20 +200,6 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       await connection.quit().catch(() => connection.disconnect());
     },
   };
-}
-
-/** Closes a worker, waiting up to `graceMs` for its active jobs, then forcing it. */
-export async function closeWorker(worker: Worker, graceMs: number, logger: Logger, what: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(resolve, graceMs, 'timeout');
-  });
-  const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
-  clearTimeout(timer);
-  if (outcome === 'timeout') {
-    logger.warn({ graceMs, worker: what }, 'active jobs did not finish in time; they will be retried by another worker');
-    await worker.close(true);
-  }
 }
 
 export type HandoffWorker = ReturnType<typeof createHandoffWorker>;

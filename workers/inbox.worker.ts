@@ -1,20 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { ChannelKit } from '../src/channels/types.js';
-import { isAsyncChannel, type Config } from '../src/config.js';
-import type { Conversation } from '../src/conversations/state.js';
-import type { ConversationLock, ConversationStore, InboxEntry } from '../src/conversations/store.js';
+import { isAsyncChannel, type Config } from '../src/config/index.js';
+import type { ConversationLock, TurnCommitter, TurnLock } from '../src/conversations/types.js';
 import { newDelivery } from '../src/delivery/records.js';
-import type { Lanes } from '../src/inbox/lanes.js';
+import { readLaneJob, type Lanes } from '../src/inbox/lanes.js';
+import type { InboxEntry, InboxStore } from '../src/inbox/store.js';
 import type { Keys } from '../src/keys.js';
-import type { ReleaseObserver } from '../src/observability/observers.js';
-import { keepLockAlive } from '../src/pipeline/process-message.js';
-import type { Turn, TurnMessage } from '../src/pipeline/turn.js';
-import { startLaneWorker } from './lane-worker.js';
-
-export const laneJobSchema = z.strictObject({ channel: z.string().regex(/^[a-z0-9-]{1,64}$/), phone: z.string().regex(/^\d{10,15}$/) });
+import type { Turn, TurnMessage } from '../src/turn/types.js';
+import { giveUp, runAgainAt, startLaneWorker } from './shared.js';
 
 /** At most this many held messages become one bot turn. */
 const MAX_BATCH = 50;
@@ -24,20 +19,21 @@ const MAX_TRIES = 2;
 export interface InboxWorkerDeps {
   config: Config;
   keys: Keys;
-  store: ConversationStore;
+  locks: TurnLock;
+  commits: TurnCommitter;
+  inbox: InboxStore;
   turn: Turn;
   channels: ReadonlyMap<string, ChannelKit>;
   lanes: Lanes;
   logger: Logger;
-  observer?: ReleaseObserver;
 }
 
 /** A batch of one customer's texts becomes one message (SPEC §9.1): texts joined with a line break, in arrival order. */
 export function batchMessage(entries: readonly InboxEntry[], phone: string): TurnMessage {
   const first = entries[0] as InboxEntry;
-  const text = first.k === 'text' ? entries.map((e) => e.text ?? '').join('\n') : null;
+  const text = first.kind === 'text' ? entries.map((e) => e.text ?? '').join('\n') : null;
   const name = [...entries].reverse().find((e) => e.name)?.name ?? null;
-  return { messageId: first.id, phone, name, text, address: first.to, externalIds: first.externalIds ?? {} };
+  return { messageId: first.id, phone, name, text, address: first.replyTo, externalIds: first.externalIds ?? {} };
 }
 
 /**
@@ -52,12 +48,12 @@ export function batchMessage(entries: readonly InboxEntry[], phone: string): Tur
  * delays the job until it is.
  */
 export function createInboxWorker(deps: InboxWorkerDeps) {
-  const { config, store, turn, logger } = deps;
+  const { config, locks, commits, inbox, turn, logger } = deps;
 
   async function drain(job: Job, token?: string): Promise<string> {
-    const parsed = laneJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid inbox job: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const ref = parsed.data;
+    const read = readLaneJob(job.data);
+    if (!read.ok) return giveUp(`invalid inbox job: ${read.problem}`);
+    const ref = read.ref;
     const channel = config.channels[ref.channel];
     const log = logger.child({ channel: ref.channel, phone: ref.phone });
     if (!channel || !isAsyncChannel(channel)) {
@@ -67,59 +63,52 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
     let batches = 0;
     for (;;) {
       const lock: ConversationLock = { token: randomUUID(), ref };
-      let claim = await store.claimBatch(lock, channel.debounceMs, MAX_BATCH);
+      let claim = await inbox.claimBatch(lock, channel.debounceMs, MAX_BATCH);
       if (claim.kind === 'busy') {
         // An operator action or a platform event holds the customer's turn: wait in its queue.
-        const turned = await store.waitTurn(lock, Date.now() + config.conversations.lockWaitMs);
+        const turned = await locks.waitTurn(lock, Date.now() + config.conversations.lockWaitMs);
         if (!turned) {
-          await store.release(lock);
-          await job.moveToDelayed(Date.now() + 1000, token);
-          throw new DelayedError();
+          await locks.release(lock);
+          return runAgainAt(job, token, Date.now() + 1000);
         }
-        claim = await store.claimBatch(lock, channel.debounceMs, MAX_BATCH);
+        claim = await inbox.claimBatch(lock, channel.debounceMs, MAX_BATCH);
       }
       if (claim.kind === 'busy') continue;
       if (claim.kind === 'empty') return `${batches} batch(es)`;
-      if (claim.kind === 'wait') {
-        await job.moveToDelayed(claim.readyAt, token);
-        throw new DelayedError();
-      }
+      if (claim.kind === 'wait') return runAgainAt(job, token, claim.readyAt);
 
       const { entries, conversation, tries } = claim;
       const head = entries[0] as InboxEntry;
-      if (head.k === 'owner') {
+      if (head.kind === 'owner') {
         // Left by an earlier version: a message from the business's own number is decided when
         // it is accepted now (inbox/accept.ts), so this one only leaves the inbox.
         log.warn({ messageId: head.id }, 'dropping a fromMe message queued by an earlier version');
-        await store.commit(lock, { inbox: { count: 1, head: head.id } });
+        await commits.commit(lock, { inbox: { count: 1, head: head.id } });
         continue;
       }
 
       const started = performance.now();
       const message = batchMessage(entries, ref.phone);
-      const stop = keepLockAlive(store, lock, log);
+      const stop = locks.keepAlive(lock, log);
       let committed: string;
       let outcome: string;
       let deliveries: ReturnType<typeof newDelivery>[];
       try {
         if (tries > 1) log.warn({ messageId: head.id, tries }, 'processing a batch again: its last run was cut short (a crash or a lost lock)');
-        const persist = async (change: { fields: Partial<Conversation>; ttlMs: number }) => {
-          if ((await store.commit(lock, { conversation: change, release: false })) !== 'ok') throw new Error('lost the conversation lock while writing a release');
-        };
-        const result = await turn.run(ref.channel, channel, message, conversation, log, { interrupted: tries > MAX_TRIES, persist });
+        const result = await turn.run({ channelName: ref.channel, channel, message, conversation, lock, log, interrupted: tries > MAX_TRIES });
         outcome = result.outcome.kind;
         const sender = deps.channels.get(ref.channel)?.sender;
         deliveries = sender
-          ? result.events.flatMap((event) => sender.render(event).map((outgoing) => newDelivery(ref, { messageId: head.id, to: head.to, outgoing, acceptedAt: head.at })))
+          ? result.events.flatMap((event) => sender.render(event).map((outgoing) => newDelivery(ref, { messageId: head.id, to: head.replyTo, outgoing, acceptedAt: head.acceptedAt })))
           : [];
         // Fenced by the lock, and superseded if a person took the conversation from the phone meanwhile (SPEC §8.4).
         const learnt = result.commit.conversation?.fields;
         const keep = learnt ? { ...(learnt.botId !== undefined ? { botId: learnt.botId } : {}), ...(learnt.conversationId !== undefined ? { conversationId: learnt.conversationId } : {}) } : {};
-        committed = await store.commit(lock, { ...result.commit, inbox: { count: entries.length, head: head.id }, deliveries, phoneGen: conversation.phoneGen, keep });
+        committed = await commits.commit(lock, { ...result.commit, inbox: { count: entries.length, head: head.id }, deliveries, phoneGen: conversation.phoneGen, keep });
       } catch (error) {
         // The batch stays in the inbox, marked in flight: BullMQ runs the job again and the
         // batch is processed again (counted as a try).
-        await store.release(lock);
+        await locks.release(lock);
         throw error;
       } finally {
         stop();

@@ -1,7 +1,5 @@
-import type { HandoffEndEvent } from '../src/channels/types.js';
-import { newDelivery } from '../src/delivery/records.js';
-import type { Core } from '../src/service.js';
-import { createHandoffWorker, type HandoffNotifier, type HandoffWorker } from './handoff.worker.js';
+import type { Core } from '../src/core.js';
+import { createHandoffWorker, type HandoffWorker } from './handoff.worker.js';
 import { createInboxWorker, type InboxWorker } from './inbox.worker.js';
 import { createMaintenanceWorker, type MaintenanceWorker } from './maintenance.worker.js';
 import { createOutboxWorker, type OutboxWorker } from './outbox.worker.js';
@@ -18,35 +16,18 @@ export interface WorkerService {
 }
 
 export function createWorkerService(core: Core): WorkerService {
-  const { config, keys, redis, store, logger, metrics, queues, channels, lanes } = core;
-
-  // What a handoff's end tells the customer of an asynchronous channel (SPEC §8.2, §9.2).
-  const notify: HandoffNotifier = (job, outcome) => {
-    const sender = channels.get(job.channel)?.sender;
-    const channel = config.channels[job.channel];
-    if (!sender || !channel) return [];
-    const event: HandoffEndEvent = {
-      type: outcome === 'done' ? 'handoff.done' : 'handoff.failed',
-      conversationId: job.conversationId.startsWith('none:') ? null : job.conversationId,
-      handoffId: job.handoffId,
-      ...(outcome === 'failed' && channel.handoff.failedMessage ? { failedMessage: channel.handoff.failedMessage } : {}),
-    };
-    return sender.render(event).map((outgoing) => newDelivery(job, { messageId: job.messageId, to: job.address ?? job.phone, outgoing }));
-  };
-  const kickOutbox = (ref: { channel: string; phone: string }) => lanes.kickOutbox(ref);
-
-  const handoff = createHandoffWorker({ config, keys, redis, store, providers: core.providers, logger, notify, kickOutbox, observer: metrics.worker });
-  const inbox = createInboxWorker({ config, keys, store, turn: core.turn, channels, lanes, logger, observer: metrics.pipeline });
+  const { config, keys, redis, logger, metrics, queues, channels, lanes, actions, conversations } = core;
+  const handoff = createHandoffWorker({ config, keys, redis, providers: core.providers, actions, logger, observer: metrics.worker });
+  const inbox = createInboxWorker({ config, keys, locks: conversations, commits: conversations, inbox: core.inboxStore, turn: core.turn, channels, lanes, logger });
   const outbox = createOutboxWorker({ config, keys, redis, channels, logger, observer: metrics.delivery });
   const maintenance = createMaintenanceWorker({
     config,
     keys,
     redis,
-    store,
     handoffs: queues.handoff,
     maintenance: queues.maintenance,
+    actions,
     logger,
-    notify,
     observer: metrics.worker,
     lanes,
     laneQueues: [queues.inbox, queues.outbox],

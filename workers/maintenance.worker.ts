@@ -1,24 +1,17 @@
 import { Job, Worker, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Config } from '../src/config.js';
-import type { ConversationStore } from '../src/conversations/store.js';
-import { createHandoffOutcomes } from '../src/handoff/outcome.js';
+import type { Config } from '../src/config/index.js';
+import type { ConversationActions } from '../src/conversations/actions.js';
+import { createDeliveryRecords, DELIVERY_RECORD_TTL_MS, SENT_RECORD_TTL_MS } from '../src/delivery/records.js';
 import type { HandoffQueue } from '../src/handoff/queue.js';
 import { createHandoffRecords, HANDOFF_RECORD_TTL_MS } from '../src/handoff/records.js';
-import { QUEUES, type Keys } from '../src/keys.js';
+import { laneId, readLaneJob, type Lanes } from '../src/inbox/lanes.js';
+import { parseWhere, QUEUES, type Keys } from '../src/keys.js';
 import type { WorkerObserver } from '../src/observability/observers.js';
 import { throttledErrorLog } from '../src/observability/throttle.js';
-import { createDeliveryRecords } from '../src/delivery/records.js';
-import { DELIVERY_RECORD_TTL_MS } from '../src/conversations/store.js';
-import type { Lanes } from '../src/inbox/lanes.js';
-import { laneJobSchema } from './inbox.worker.js';
-import { laneId } from '../src/inbox/lanes.js';
-import { parseWhere } from '../src/keys.js';
-import { SENT_RECORD_TTL_MS } from '../src/delivery/outbox.js';
-import { scriptsFor } from '../src/redis/scripts.js';
 import { createBullConnection, type RedisClient } from '../src/redis/connection.js';
-import type { HandoffNotifier } from './handoff.worker.js';
-import { closeWorker, handoffEnder } from './handoff.worker.js';
+import { scriptsFor } from '../src/redis/scripts.js';
+import { closeWorker } from './shared.js';
 
 /** What one reconcile run found and did (returned for tests and logged when not all zero). */
 export interface ReconcileReport {
@@ -36,11 +29,11 @@ export interface MaintenanceDeps {
   config: Config;
   keys: Keys;
   redis: RedisClient;
-  store: ConversationStore;
   handoffs: HandoffQueue;
   maintenance: Queue;
+  /** Ending a handoff whose job BullMQ failed without an outcome, and telling the customer. */
+  actions: Pick<ConversationActions, 'endHandoff'>;
   logger: Logger;
-  notify?: HandoffNotifier;
   observer?: WorkerObserver;
   /** The per-customer lanes of asynchronous channels, to start again those left stuck. */
   lanes?: Lanes;
@@ -71,7 +64,6 @@ const INBOX_BATCH = 2_000;
 export function createMaintenanceWorker(deps: MaintenanceDeps) {
   const { config, keys, logger, handoffs } = deps;
   const records = createHandoffRecords(deps.redis, keys);
-  const endHandoff = handoffEnder(createHandoffOutcomes(deps.redis, keys, deps.store), deps.notify, deps.lanes?.kickOutbox);
   const index = records.index;
   const GRACE_MS = Math.min(MAX_GRACE_MS, config.worker.reconcileIntervalMs);
   const deliveries = createDeliveryRecords(deps.redis, keys);
@@ -103,7 +95,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
         // BullMQ gave up on the job without the worker ending the handoff (it stalled too often).
         const reason = (await Job.fromId(handoffs.queue, id))?.failedReason || 'the job failed';
         const lastError = `job failed without an outcome: ${reason}`;
-        if (await endHandoff(job, 'failed', { lastError })) {
+        if (await deps.actions.endHandoff(job, 'failed', { lastError })) {
           deps.observer?.finished?.(job.provider, 'failed');
           log.error({ lastError, attempts: record.attempts }, 'handoff failed for good; the conversation goes back to the bot');
           report.ended += 1;
@@ -189,8 +181,8 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
     }
     for (const queue of deps.laneQueues ?? []) {
       for (const job of await queue.getFailed(0, BATCH - 1)) {
-        const ref = laneJobSchema.safeParse(job.data);
-        if (ref.success) await (queue.name === QUEUES.inbox ? lanes.kickInbox(ref.data) : lanes.kickOutbox(ref.data));
+        const read = readLaneJob(job.data);
+        if (read.ok) await (queue.name === QUEUES.inbox ? lanes.kickInbox(read.ref) : lanes.kickOutbox(read.ref));
         await job.remove().catch(() => undefined);
         report.kicked += 1;
       }

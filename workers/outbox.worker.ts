@@ -1,16 +1,15 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ChannelKit } from '../src/channels/types.js';
-import type { Config } from '../src/config.js';
+import type { Config } from '../src/config/index.js';
 import { createOutbox } from '../src/delivery/outbox.js';
-import { describeFailure, isUpstreamError } from '../src/errors.js';
+import { isUpstreamError } from '../src/errors.js';
 import { retryDelayMs } from '../src/handoff/retry.js';
 import type { Keys } from '../src/keys.js';
 import type { DeliveryObserver } from '../src/observability/observers.js';
 import type { RedisClient } from '../src/redis/connection.js';
-import { isRedisError } from '../src/redis/errors.js';
-import { startLaneWorker } from './lane-worker.js';
-import { laneJobSchema } from './inbox.worker.js';
+import { readLaneJob } from '../src/inbox/lanes.js';
+import { classify, giveUp, nextStep, runAgainAt, startLaneWorker } from './shared.js';
 
 export interface OutboxWorkerDeps {
   config: Config;
@@ -34,9 +33,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   const outbox = createOutbox(deps.redis, deps.keys);
 
   async function drain(job: Job, token?: string): Promise<string> {
-    const parsed = laneJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError('invalid outbox job');
-    const ref = parsed.data;
+    const read = readLaneJob(job.data);
+    if (!read.ok) return giveUp(`invalid outbox job: ${read.problem}`);
+    const ref = read.ref;
     const sender = deps.channels.get(ref.channel)?.sender;
     let sent = 0;
     for (;;) {
@@ -57,7 +56,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
       // Parts whose ledger entries may go: confirmed by the channel, or certainly never sent.
       const forget: number[] = [];
       try {
-        if (!sender) throw new UnrecoverableError(`channel ${ref.channel} has no sender in the configuration any more`);
+        if (!sender) throw new Error(`channel ${ref.channel} has no sender in the configuration any more`);
         const parts = sender.split(delivery);
         if (seen > 0) {
           // An earlier try ended without an answer, but the customer got the text: its echo came.
@@ -69,21 +68,21 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
           forget.push(partsSent);
         }
       } catch (error) {
-        const lastError = describeFailure(error);
-        const retryable = isUpstreamError(error) ? error.retryable : isRedisError(error);
+        const failure = classify(error);
+        const lastError = failure.description;
         // A send that may have been applied keeps its ledger entry: its echo, whenever it
         // comes, is ours, and once seen the retry skips it (SPEC §8.4).
-        const unsent = isUpstreamError(error) && !error.ambiguous && error.kind !== 'invalid_response';
+        const unsent = !failure.ambiguous && !(isUpstreamError(error) && error.kind === 'invalid_response');
         if (unsent) forget.push(partsSent);
         const fields = { lastError, partsSent: String(partsSent) };
         const ambiguous = !unsent;
-        if (retryable && delivery.attempts < config.delivery.attempts) {
+        // The delivery counts its own tries (this lane job drains every reply of the customer).
+        if (nextStep(failure, delivery.attempts, config.delivery.attempts) === 'retry') {
           await outbox.end(ref, id, { outcome: 'retry', fields, sentIds: ids, forget, ambiguous });
           deps.observer?.delivery?.(ref.channel, 'retry');
-          const delay = retryDelayMs(delivery.attempts, config.delivery, isUpstreamError(error) ? error.retryAfterMs : undefined);
+          const delay = retryDelayMs(delivery.attempts, config.delivery, failure.retryAfterMs);
           log.warn({ err: error, outcome: 'retry', retryInMs: delay }, 'delivery attempt');
-          await job.moveToDelayed(Date.now() + delay, token);
-          throw new DelayedError();
+          return runAgainAt(job, token, Date.now() + delay);
         }
         await outbox.end(ref, id, { outcome: 'failed', fields, sentIds: ids, forget, ambiguous });
         deps.observer?.delivery?.(ref.channel, 'failed');

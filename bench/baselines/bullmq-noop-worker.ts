@@ -6,7 +6,7 @@ import { Worker } from 'bullmq';
 
 const [url = 'redis://127.0.0.1:6379', prefix = 'bench-raw', concurrency = '50'] = process.argv.slice(2);
 const parsed = new URL(url);
-const worker = new Worker('raw', async () => undefined, {
+const worker = new Worker('raw', () => Promise.resolve(undefined), {
   connection: { host: parsed.hostname, port: Number(parsed.port || 6379), db: Number(parsed.pathname.slice(1) || 0), maxRetriesPerRequest: null },
   prefix,
   concurrency: Number(concurrency),

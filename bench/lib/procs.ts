@@ -150,10 +150,10 @@ export function benchCluster(): Promise<BenchRedis> {
 /** Deletes every key under `prefix:` (the benchmark's own), on one server or every master of a cluster. */
 export async function deletePrefix(target: string | BenchRedis, prefix: string): Promise<void> {
   const where: BenchRedis = typeof target === 'string' ? { kind: 'single', url: target } : target;
-  const { client, disconnect } = await connectMasters(where);
+  const masters = await connectMasters(where);
   try {
-    await deleteKeys(client, prefix);
+    await deleteKeys(masters.client, prefix);
   } finally {
-    disconnect();
+    masters.disconnect();
   }
 }

@@ -93,7 +93,7 @@ export async function runLoad<T>(script: 'autocannon' | 'open-loop', options: Re
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const code = await new Promise((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`${script} exited ${code}`);
+  if (code !== 0) throw new Error(`${script} exited ${String(code)}`);
   return JSON.parse(output.trim().split('\n').at(-1) as string) as T;
 }
 

@@ -478,7 +478,7 @@ export async function startRedisSentinel(options: { name?: string; password?: st
     pids: allChildren().map((child) => child.pid!),
     currentMaster: () => ({ host: HOST, port: currentPort }),
     async killMaster(signal = 'SIGKILL') {
-      await killChild(currentPort === masterPort ? masterChild! : replicaChild!, signal);
+      await killChild(currentPort === masterPort ? masterChild : replicaChild, signal);
     },
     async failover() {
       const client = probeClient(sentinelPorts.find((_, i) => !hasExited(sentinelChildren[i]!))!);

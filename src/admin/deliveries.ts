@@ -1,14 +1,13 @@
 import express from 'express';
-import { DELIVERY_STATES, type DeliveryState } from '../conversations/store.js';
-import { createDeliveryRecords, publicDelivery } from '../delivery/records.js';
+import { createDeliveryRecords, DELIVERY_STATES, publicDelivery, type DeliveryState } from '../delivery/records.js';
 import { AppError } from '../errors.js';
-import type { Core } from '../service.js';
+import type { AdminDeps } from './types.js';
 import { newestRecords } from './lists.js';
-import { invalid, limitOf, route } from './router.js';
+import { invalid, limitOf, route } from './http.js';
 
 /** `GET /admin/deliveries?state=pending|sent|failed|cancelled` and `GET /admin/deliveries/{id}` (SPEC §8.2). */
-export function createDeliveryRoutes(core: Core): express.Router {
-  const records = createDeliveryRecords(core.redis, core.keys);
+export function createDeliveryRoutes(deps: Pick<AdminDeps, 'redis' | 'keys'>): express.Router {
+  const records = createDeliveryRecords(deps.redis, deps.keys);
   const router = express.Router();
 
   router.get(

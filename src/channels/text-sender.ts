@@ -1,7 +1,6 @@
 import type { Outgoing, StoredDelivery } from '../delivery/records.js';
-import type { CustomerEvent } from '../pipeline/turn.js';
 import { splitText, textsOf } from './text.js';
-import type { HandoffEndEvent, OutgoingPart } from './types.js';
+import type { CustomerEvent, HandoffEndEvent, OutgoingPart } from './types.js';
 
 /**
  * What the customer of a text channel (WhatsApp Cloud API, Evolution, Z-API) sees: the bot's

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ChannelKind } from '../config.js';
+import type { Dispatcher } from 'undici';
+import type { z } from 'zod';
+import type { ConfigProblem } from '../config/problems.js';
 import type { StoredDelivery, Outgoing } from '../delivery/records.js';
 import type { HandoffJob } from '../handoff/job.js';
-import type { CustomerEvent } from '../pipeline/turn.js';
 
 /** A webhook request as the adapter sees it: the raw bytes (signatures), headers and query. */
 export interface InboundRequest {
@@ -107,7 +108,7 @@ export type InboundParse =
  * channel; checks credentials on the raw bytes before anything is parsed.
  */
 export interface ChannelAdapter {
-  readonly kind: ChannelKind;
+  readonly kind: string;
   /** True when the request carries the channel's credentials (signature, token…). */
   authenticate(req: InboundRequest): boolean;
   /** The parsed JSON body → the messages to accept, or what is wrong with it. */
@@ -115,6 +116,11 @@ export interface ChannelAdapter {
   /** `GET /webhooks/{channel}`: a subscription check (WhatsApp's `hub.challenge`); absent = 404. */
   verify?(query: URLSearchParams): { status: number; body: string };
 }
+
+/** What the customer must be told after a turn, in order (asynchronous channels send it; the synchronous answer carries `reply`). */
+export type CustomerEvent =
+  | { type: 'message.replied'; reply: string; conversationId: string | null }
+  | { type: 'handoff.queued'; reply: string | null; conversationId: string; handoffId: string };
 
 /** How a handoff ended, for the customer (SPEC §8.2 events, §9.2 `failedMessage`). */
 export type HandoffEndEvent = { type: 'handoff.done' | 'handoff.failed'; conversationId: string | null; handoffId: string; failedMessage?: string };
@@ -147,4 +153,37 @@ export interface ChannelKit {
   adapter: ChannelAdapter;
   /** Absent for synchronous `json` channels (the reply is the HTTP answer). */
   sender?: ChannelSender;
+}
+
+/** What building a channel's kit needs besides its own settings. */
+export interface ChannelContext {
+  http: Dispatcher;
+  /** `delivery.timeoutMs`: each send call's time limit. */
+  deliveryTimeoutMs: number;
+  /** Every `whatsapp-cloud` number, for routing (a WhatsApp delivery may carry another number's messages). */
+  whatsappNumbers: ReadonlyMap<string, { channel: string; appSecret: string }>;
+}
+
+/**
+ * A channel kind's room: everything the service knows about a kind comes from here — the
+ * keys of its `channels.<name>` block, the environment variable overriding its base URL, the
+ * checks spanning keys, whether a channel is asynchronous, and its adapter and sender.
+ * Adding a kind is a folder with one of these and a line in channels/registry.ts.
+ */
+export interface ChannelRoom<S extends z.ZodObject = z.ZodObject> {
+  readonly kind: string;
+  /** The whole `channels.<name>` block (its `kind` literal, the common keys and its own). */
+  readonly schema: S;
+  /** Keys only some kinds have: a key on another kind is named "only allowed on channels of kind …". */
+  readonly ownKeys: readonly string[];
+  /** `<variable>` overrides `<block>.baseUrl` of every channel of this kind (tests, sandboxes, proxies). */
+  readonly baseUrlEnv?: { variable: string; block: string };
+  /** True when replies go through the channel's API, after the webhook answered (SPEC §8). */
+  isAsynchronous(channel: z.infer<S>): boolean;
+  /** Defaults that depend on other keys, filled after parsing (`json` with `reply`). */
+  complete?(channel: z.infer<S>): z.infer<S>;
+  /** Problems spanning keys, on the raw document (reported with every other problem). */
+  crossCheck?(name: string, channel: Record<string, unknown>, context: { channels: Record<string, unknown>; asynchronousKinds: string }): ConfigProblem[];
+  /** The channel's inbound adapter and sender. */
+  createKit(name: string, channel: z.infer<S>, ctx: ChannelContext): ChannelKit;
 }

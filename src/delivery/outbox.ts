@@ -1,15 +1,12 @@
-import { DELIVERY_RECORD_TTL_MS } from '../conversations/store.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { MAX_ECHO_IDS, scriptsFor } from '../redis/scripts.js';
-import type { ConversationRef } from '../records/index-store.js';
+import type { ConversationRef } from '../conversations/types.js';
 import { fieldMap } from '../conversations/state.js';
 import { ECHO_TTL_MS } from './echoes.js';
-import { createDeliveryRecords, deliveryFromHash, type StoredDelivery } from './records.js';
+import { createDeliveryRecords, deliveryFromHash, DELIVERY_RECORD_TTL_MS, SENT_RECORD_TTL_MS, type StoredDelivery } from './records.js';
 
 export { ECHO_TTL_MS } from './echoes.js';
-/** A sent delivery's record is kept a day; a failed or cancelled one for the full week (admin API). */
-export const SENT_RECORD_TTL_MS = 24 * 60 * 60 * 1000;
 
 export type DeliveryBegin =
   | { kind: 'gone' }

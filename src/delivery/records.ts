@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { NewDelivery } from '../conversations/store.js';
-import { DELIVERY_STATES, type DeliveryState } from '../conversations/store.js';
+import type { NewDelivery } from '../conversations/types.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
 import { splitText } from '../channels/text.js';
 import { textFingerprint } from './echoes.js';
+
+/** Deliveries are kept this long after their creation (admin API), and the outbox with them. */
+export const DELIVERY_RECORD_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** A sent delivery's record is kept a day; a failed or cancelled one for the full week. */
+export const SENT_RECORD_TTL_MS = 24 * 60 * 60 * 1000;
+export const DELIVERY_STATES = ['pending', 'sent', 'failed', 'cancelled'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 /**
  * What one delivery sends through the channel: a text for the customer (split by the sender

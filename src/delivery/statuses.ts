@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
 import type { StatusReport } from '../channels/types.js';
-import { DELIVERY_RECORD_TTL_MS } from '../conversations/store.js';
 import type { Keys } from '../keys.js';
 import type { DeliveryObserver } from '../observability/observers.js';
 import type { RedisClient } from '../redis/connection.js';
 import { scriptsFor } from '../redis/scripts.js';
-import { createDeliveryRecords } from './records.js';
+import { createDeliveryRecords, DELIVERY_RECORD_TTL_MS } from './records.js';
 
 /**
  * Statuses a channel reports after a send (SPEC §8.4, "failures reported later count"): each

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROVIDER_NAMES, type ProviderName } from '../providers/registry.js';
 
 /**
  * The payload of a handoff job (SPEC §5): everything the worker needs to move the customer
@@ -8,7 +9,7 @@ import { z } from 'zod';
 export const handoffJobSchema = z.strictObject({
   handoffId: z.uuid(),
   channel: z.string().regex(/^[a-z0-9-]{1,64}$/),
-  provider: z.enum(['brpex', 'mehub', 'superagentes']),
+  provider: z.enum(PROVIDER_NAMES as [ProviderName, ...ProviderName[]]),
   phone: z.string().regex(/^\d{10,15}$/),
   name: z.string().nullable(),
   botId: z.string().min(1),

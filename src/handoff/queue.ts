@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import type { RetryConfig } from '../config.js';
+import type { RetryConfig } from '../config/index.js';
 import { throttledErrorLog } from '../observability/throttle.js';
 import { QUEUES, type Keys } from '../keys.js';
 import type { ConnectionOptions } from 'bullmq';
@@ -38,6 +38,13 @@ export function openQueue(name: (typeof QUEUES)[keyof typeof QUEUES], options: {
   const logError = options.logger ? throttledErrorLog(options.logger, `${name} queue connection error`, 30_000, 'warn') : () => undefined;
   queue.on('error', logError);
   return queue;
+}
+
+/** A handoff job's payload as the worker reads it: validated again (STYLE §5), or what is wrong with it. */
+export function readHandoffJob(data: unknown): { ok: true; job: HandoffJob } | { ok: false; problem: string } {
+  const parsed = handoffJobSchema.safeParse(data);
+  if (parsed.success) return { ok: true, job: parsed.data };
+  return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
 }
 
 /** The producer side of the handoff jobs. The caller owns `connection`. */

@@ -1,6 +1,7 @@
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
-import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
+import type { ConversationRef } from '../conversations/types.js';
+import { createRecordIndex } from '../records/index-store.js';
 import { handoffJobSchema, type HandoffJob } from './job.js';
 
 export type HandoffState = 'pending' | 'done' | 'failed';
@@ -20,11 +21,8 @@ export interface HandoffRecord {
   finishedAt: string | null;
 }
 
-/** What the worker learnt on the platform, kept for the status check (SPEC §9.2). */
-export interface HandoffLearnt {
-  mehubChatToken?: string;
-  superagentesConversationId?: string;
-}
+export type { HandoffLearnt } from '../providers/types.js';
+import type { HandoffLearnt } from '../providers/types.js';
 
 /** Handoff records are kept this long after their last change. */
 export const HANDOFF_RECORD_TTL_MS = 30 * 24 * 60 * 60 * 1000;

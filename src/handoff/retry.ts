@@ -1,4 +1,4 @@
-import type { RetryConfig } from '../config.js';
+import type { RetryConfig } from '../config/index.js';
 
 /**
  * How long to wait before the next try (SPEC §5). A platform's `Retry-After` wins, capped at

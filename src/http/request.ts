@@ -79,7 +79,8 @@ function upstreamMessageOf(text: string, body: unknown): string | undefined {
     const error = b.error && typeof b.error === 'object' ? (b.error as Record<string, unknown>) : undefined;
     const response = b.response && typeof b.response === 'object' ? (b.response as Record<string, unknown>) : undefined;
     if (error && typeof error.message === 'string') {
-      return `${error.message}${error.code !== undefined ? ` (code ${String(error.code)})` : ''}`.slice(0, MAX_MESSAGE_CHARS);
+      const code = typeof error.code === 'number' || typeof error.code === 'string' ? ` (code ${error.code})` : '';
+      return `${error.message}${code}`.slice(0, MAX_MESSAGE_CHARS);
     }
     const message = b.message ?? response?.message ?? b.error;
     if (typeof message === 'string') return message.slice(0, MAX_MESSAGE_CHARS);

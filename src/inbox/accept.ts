@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
 import type { ChannelMessage } from '../channels/types.js';
-import { isAsyncChannel, type Config } from '../config.js';
-import { conversationTtlMs } from '../conversations/state.js';
-import type { ConversationRef, ConversationStore, InboxEntry, OwnerOutcome } from '../conversations/store.js';
-import { textFingerprint } from '../delivery/echoes.js';
+import type { Config } from '../config/index.js';
+import type { ConversationActions } from '../conversations/actions.js';
+import type { ConversationRef } from '../conversations/types.js';
 import type { Keys } from '../keys.js';
-import type { ReleaseObserver } from '../observability/observers.js';
 import type { RedisClient } from '../redis/connection.js';
 import { laneId, type Lanes } from './lanes.js';
+import type { InboxEntry, InboxStore } from './store.js';
 
 export interface AcceptResult {
   /** New messages of the delivery (the rest were duplicates). */
@@ -19,10 +18,10 @@ export interface InboxDeps {
   config: Config;
   redis: RedisClient;
   keys: Keys;
-  store: ConversationStore;
+  inbox: InboxStore;
+  actions: Pick<ConversationActions, 'takeOverFromPhone'>;
   lanes: Lanes;
   logger: Logger;
-  observer?: ReleaseObserver;
 }
 
 /**
@@ -40,28 +39,7 @@ export interface InboxDeps {
  *   taking the conversation), never queued behind the customer's messages (SPEC §8.4).
  */
 export function createInbox(deps: InboxDeps) {
-  const { config, store, lanes, redis, keys, logger } = deps;
-  const idleTtlMs = config.conversations.ttlHours * 3_600_000;
-
-  async function acceptOwner(message: ChannelMessage, now: number): Promise<OwnerOutcome> {
-    const channel = config.channels[message.channel];
-    const takeoverOn = channel !== undefined && isAsyncChannel(channel) && channel.kind !== 'json' && channel.takeoverOnOwnerMessage;
-    const humanUntil = now + (channel?.humanTtlMinutes ?? 0) * 60_000;
-    const ref = { channel: message.channel, phone: message.phone };
-    const outcome = await store.acceptOwner(ref, {
-      id: message.messageId,
-      fingerprint: message.text !== undefined ? textFingerprint(message.text) : '',
-      sentByApi: message.sentByApi === true,
-      takeover: takeoverOn
-        ? { fields: { state: 'human', handoffId: null, humanUntil, takenBy: 'phone', address: message.to }, ttlMs: conversationTtlMs(idleTtlMs, humanUntil, now) }
-        : null,
-    });
-    if (outcome.kind === 'person' && outcome.effect === 'takeover') {
-      if (!outcome.wasByPhone) deps.observer?.released?.('phone');
-      logger.info({ channel: ref.channel, phone: ref.phone, messageId: message.messageId }, 'a person answered from the phone: the conversation is with a human, the bot stays quiet');
-    }
-    return outcome;
-  }
+  const { config, lanes, redis, keys, logger } = deps;
 
   return {
     async accept(messages: readonly ChannelMessage[]): Promise<AcceptResult> {
@@ -72,14 +50,14 @@ export function createInbox(deps: InboxDeps) {
       const results = await Promise.all([
         filed,
         ...messages.map(async (message) => {
-          if (message.kind === 'owner') return { message, accepted: (await acceptOwner(message, now)).kind !== 'duplicate', firstHeldAt: null };
-          const entry: InboxEntry = { id: message.messageId, k: message.kind, to: message.to, at: now };
+          if (message.kind === 'owner') return { message, accepted: (await deps.actions.takeOverFromPhone(message, now)).kind !== 'duplicate', firstHeldAt: null };
+          const entry: InboxEntry = { id: message.messageId, kind: message.kind, replyTo: message.to, acceptedAt: now };
           if (message.text !== undefined) entry.text = message.text;
           if (message.name) entry.name = message.name;
-          if (message.what) entry.what = message.what;
+          if (message.what) entry.contentType = message.what;
           if (message.externalIds && Object.keys(message.externalIds).length > 0) entry.externalIds = message.externalIds;
           const ref = { channel: message.channel, phone: message.phone };
-          return { message, ...(await store.accept(ref, entry)) };
+          return { message, ...(await deps.inbox.accept(ref, entry)) };
         }),
       ]).then(([, ...stored]) => stored);
       // One kick per customer, with the debounce delay its held messages leave (SPEC §9.1).

@@ -1,6 +1,7 @@
 import type { JobsOptions } from 'bullmq';
+import { z } from 'zod';
+import type { ConversationRef } from '../conversations/types.js';
 import type { Queues } from '../queues.js';
-import type { ConversationRef } from '../records/index-store.js';
 
 /** Failed drain jobs stay this long (the reconciler starts their lane again). */
 const KEEP_FAILED_SECONDS = 7 * 24 * 60 * 60;
@@ -8,9 +9,15 @@ const KEEP_FAILED_SECONDS = 7 * 24 * 60 * 60;
 /** The BullMQ deduplication id of a customer's lane: at most one drain job runs per customer. */
 export const laneId = (ref: ConversationRef) => `${ref.channel}:${ref.phone}`;
 
-export interface LaneJob {
-  channel: string;
-  phone: string;
+/** A lane job's payload (the contract between the producers below and the lane workers). */
+export const laneJobSchema = z.strictObject({ channel: z.string().regex(/^[a-z0-9-]{1,64}$/), phone: z.string().regex(/^\d{10,15}$/) });
+export type LaneJob = z.infer<typeof laneJobSchema>;
+
+/** A lane job's payload as a worker reads it: the customer, or what is wrong with it. */
+export function readLaneJob(data: unknown): { ok: true; ref: ConversationRef } | { ok: false; problem: string } {
+  const parsed = laneJobSchema.safeParse(data);
+  if (parsed.success) return { ok: true, ref: parsed.data };
+  return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
 }
 
 function drainOptions(ref: ConversationRef, delayMs: number, debounce: boolean): JobsOptions {

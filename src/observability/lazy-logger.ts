@@ -10,7 +10,7 @@ export function lazyLogger(make: () => Logger): Logger {
     get(_target, property) {
       logger ??= make();
       const value = Reflect.get(logger, property, logger) as unknown;
-      return typeof value === 'function' ? value.bind(logger) : value;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(logger) : value;
     },
   });
 }

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import express from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TurnObserver } from '../pipeline/turn.js';
+import type { TurnObserver } from '../turn/run.js';
 import type { DeliveryObserver, WorkerObserver } from './observers.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;

@@ -1,16 +1,19 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { BACK_TO_BOT, effectiveState } from '../conversations/state.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { ConversationActions, ReleaseResult } from '../conversations/actions.js';
+import { effectiveState } from '../conversations/state.js';
+import type { HeldTurn } from '../conversations/types.js';
+import type { Keys } from '../keys.js';
+import type { RedisClient } from '../redis/connection.js';
 import { AppError } from '../errors.js';
 import { createHandoffRecords } from '../handoff/records.js';
-import type { Core } from '../service.js';
 import { secretMatcher } from '../webhook/auth.js';
 import { issuesOf, normalizePhone } from '../webhook/schema.js';
 
 /** MeHub redelivers an event until it gets a 2xx: its `webhook_id` is remembered this long. */
 const EVENT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
-/** A release waits this long for the customer's turn (a message being processed). */
-const LOCK_WAIT_MS = 10_000;
 
 const envelopeSchema = z.object(
   {
@@ -46,8 +49,17 @@ export function eventTime(value: unknown): number | null {
  * customer's turn like a message does. Other events are accepted and ignored; a repeated
  * `webhook_id` is a no-op (remembered once the event was handled, so a failed one is redone).
  */
-export function createMehubEventsRouter(core: Core): express.Router {
-  const { config, redis, keys, store, logger, metrics } = core;
+/** What the MeHub events endpoint needs. */
+export interface MehubEventsDeps {
+  config: Config;
+  redis: RedisClient;
+  keys: Keys;
+  actions: ConversationActions;
+  logger: Logger;
+}
+
+export function createMehubEventsRouter(deps: MehubEventsDeps): express.Router {
+  const { config, redis, keys, actions, logger } = deps;
   const records = createHandoffRecords(redis, keys);
   const router = express.Router();
   const secret = config.providers.mehub.webhookSecret;
@@ -75,26 +87,24 @@ export function createMehubEventsRouter(core: Core): express.Router {
   }
 
   async function release(channel: string, phone: string, webhookId: string, event: { chatToken?: string; at: number | null }): Promise<boolean> {
-    const turn = await store.acquire({ channel, phone }, Date.now() + LOCK_WAIT_MS);
-    if (!turn) throw new AppError('unavailable', 'the customer’s turn is held; MeHub will redeliver', 503);
-    const { conversation, exists, lock } = turn;
-    if (!exists || effectiveState(conversation, Date.now()) !== 'human' || conversation.takenBy === 'phone') {
-      await store.release(lock);
-      return false;
-    }
-    const stale = await staleFor({ channel, phone }, conversation.handoffId, event).catch(async (error: unknown) => {
-      await store.release(lock);
+    // Only a platform handoff's human is released here (not a person who took it from the
+    // phone), and only by an event about this episode.
+    const guard = async ({ conversation, exists }: HeldTurn): Promise<string | null> => {
+      if (!exists || effectiveState(conversation, Date.now()) !== 'human' || conversation.takenBy === 'phone') return 'not with a platform human';
+      return staleFor({ channel, phone }, conversation.handoffId, event);
+    };
+    let result: ReleaseResult;
+    try {
+      result = await actions.releaseToBot({ channel, phone }, 'platform_event', guard);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'conversation_busy') throw new AppError('unavailable', 'the customer’s turn is held; MeHub will redeliver', 503, { cause: error });
       throw error;
-    });
-    if (stale) {
-      await store.release(lock);
-      logger.info({ channel, phone, handoffId: conversation.handoffId, webhookId, why: stale }, 'MeHub CHAT_ENDED is about an earlier episode; the conversation stays with the human');
+    }
+    if (!result.released) {
+      if (result.why !== 'not with a platform human') logger.info({ channel, phone, webhookId, why: result.why }, 'MeHub CHAT_ENDED is about an earlier episode; the conversation stays with the human');
       return false;
     }
-    const result = await store.commit(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: core.turn.ttlFor(null, Date.now()) } });
-    if (result !== 'ok') throw new AppError('unavailable', 'lost the customer’s turn; MeHub will redeliver', 503);
-    metrics.pipeline.released?.('platform_event');
-    logger.info({ channel, phone, handoffId: conversation.handoffId, webhookId }, 'MeHub says the chat ended: the conversation is back with the bot');
+    logger.info({ channel, phone, handoffId: result.handoffId, webhookId }, 'MeHub says the chat ended: the conversation is back with the bot');
     return true;
   }
 

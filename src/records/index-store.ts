@@ -1,12 +1,35 @@
+import type { Logger } from 'pino';
 import type { Keys, RecordKind } from '../keys.js';
 import { parseWhere } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { scriptsFor } from '../redis/scripts.js';
 
-/** One customer of one channel. */
-export interface ConversationRef {
-  channel: string;
-  phone: string;
+import type { ConversationRef } from '../conversations/types.js';
+
+export type { ConversationRef } from '../conversations/types.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Index writes (another slot than the record's) never fail the write they follow: the record
+ * is the truth. A filing that fails is tried again in the background, because an unindexed
+ * pending record is seen neither by the admin lists nor by the reconciler.
+ */
+export function fileInBackground(filings: readonly (() => Promise<unknown>)[], logger?: Logger): Promise<unknown> {
+  return Promise.all(
+    filings.map((write) =>
+      write().catch((error: unknown) => {
+        logger?.warn({ err: error }, 'could not file a record in the admin index; retrying in the background');
+        void (async () => {
+          for (const wait of [500, 2_000, 5_000]) {
+            await sleep(wait);
+            if (await write().then(() => true, () => false)) return;
+          }
+          logger?.error('gave up filing a record in the admin index: it is not listed, nor reconciled');
+        })();
+      }),
+    ),
+  );
 }
 
 /**

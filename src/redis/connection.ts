@@ -1,5 +1,5 @@
 import { Cluster, Redis, SentinelConnector, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisTarget } from '../config.js';
+import type { RedisTarget } from '../config/env.js';
 
 /**
  * One Redis client type for the three deployments of SPEC §10. ioredis' `Redis` (one server,

@@ -1,3 +1,5 @@
+import { AppError } from '../errors.js';
+
 /**
  * True when `error` means Redis could not be reached or could not serve the command right
  * now (connection refused or lost, command timed out, a failover or cluster reshard in
@@ -20,3 +22,18 @@ const UNAVAILABLE_REPLIES = /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|
 /** ioredis' own words for a connection that cannot carry the command. */
 const CLIENT_MESSAGES =
   /Connection is closed|enableOfflineQueue|Command timed out|None of startup nodes is available|Failed to refresh slots cache|All sentinels are unreachable|Connection in subscriber mode|Reached the max retries per request limit/;
+
+/** Any Redis failure on the request path becomes a 503 `unavailable`; anything else is not Redis's fault. */
+export async function guarded<T>(operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (isRedisError(error)) throw redisUnavailable(error);
+    throw error;
+  }
+}
+
+/** The 503 a request answers when Redis cannot serve it (SPEC §3). */
+export function redisUnavailable(cause: unknown): AppError {
+  return new AppError('unavailable', 'Redis is unavailable', 503, { cause, retryable: true });
+}

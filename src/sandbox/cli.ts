@@ -18,7 +18,7 @@ import { ZapiEmulator } from './zapi.js';
 const { values } = parseArgs({
   options: { host: { type: 'string', default: '127.0.0.1' }, 'port-base': { type: 'string', default: '4010' } },
 });
-const host = values.host as string;
+const host = values.host;
 const base = Number(values['port-base']);
 
 const emulators = [

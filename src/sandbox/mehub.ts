@@ -611,13 +611,13 @@ export class MehubEmulator extends Emulator {
     if (attendantValue !== null && (typeof attendantValue !== 'number' || !Number.isSafeInteger(attendantValue))) {
       return fail(422, 'O campo attendant deve ser um número inteiro.');
     }
-    const attendant = attendantValue as number | null;
+    const attendant = attendantValue;
     const messageValue = input.message === '' ? null : (input.message ?? null);
     if (messageValue !== null && typeof messageValue !== 'string') return fail(422, 'O campo message deve ser um texto.');
     if (messageValue !== null && codePointLength(messageValue) > MESSAGE_MAX) {
       return fail(422, `O campo message não pode ter mais de ${MESSAGE_MAX} caracteres.`);
     }
-    const message = messageValue as string | null;
+    const message = messageValue;
 
     if (this.knownChannels.size > 0 && !this.knownChannels.has(channel)) return NOT_FOUND;
     if (this.forbiddenChannels.has(chat.channel) || this.forbiddenChannels.has(channel)) return FORBIDDEN;

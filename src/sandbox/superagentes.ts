@@ -245,7 +245,7 @@ export class SuperagentesEmulator extends Emulator {
     }
 
     const record: SuperagentesUpdate = { id, at: '' };
-    if (input.title !== undefined) conversation.title = record.title = input.title as string | null;
+    if (input.title !== undefined) conversation.title = record.title = input.title;
     if (input.priority !== undefined) conversation.priority = record.priority = input.priority as SuperagentesPriority;
     if (assignees) {
       conversation.assignees = assignees;

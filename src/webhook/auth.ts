@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook } from 'standardwebhooks';
-import type { ChannelConfig } from '../config.js';
 
 /** True when the request carries the channel's credentials. Checked before the body is parsed. */
 export type Authenticator = (rawBody: Buffer, headers: IncomingHttpHeaders) => boolean;
@@ -31,7 +30,7 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
 };
 
 /** Builds the channel's check once (the Standard Webhooks key is decoded at start-up). */
-export function createAuthenticator(auth: Extract<ChannelConfig, { kind: 'json' }>['auth'] | { token: string }): Authenticator {
+export function createAuthenticator(auth: { token?: string; signingSecret?: string }): Authenticator {
   if ('token' in auth && auth.token !== undefined) {
     const matches = secretMatcher(auth.token);
     return (_raw, headers) => {

@@ -2,10 +2,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { ChannelKit, IgnoreReason } from '../channels/types.js';
 import type { StatusRecorder } from '../delivery/statuses.js';
-import { isAsyncChannel, type Config } from '../config.js';
+import { isAsyncChannel, type Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Inbox } from '../inbox/accept.js';
-import type { Pipeline } from '../pipeline/process-message.js';
+import type { Pipeline } from '../turn/synchronous.js';
 import { parseInbound } from './schema.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

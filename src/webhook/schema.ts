@@ -1,6 +1,14 @@
 import { z } from 'zod';
-import type { InboundMessage } from '../pipeline/process-message.js';
 import { codePointLength } from '../text.js';
+
+/** A validated message of the §3 body. */
+export interface InboundMessage {
+  messageId: string;
+  phone: string;
+  name: string | null;
+  text: string;
+  externalIds: { mehubChatToken?: string; superagentesConversationId?: string };
+}
 
 /** Characters a phone may be written with: `+55 (11) 99999-0000`. */
 const PHONE_CHARS = /^\+?[\d\s().-]+$/;

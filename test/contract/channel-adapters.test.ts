@@ -5,7 +5,7 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannels } from '../../src/channels/index.js';
 import { WARN_REASONS, type ChannelAdapter, type ChannelMessage, type IgnoreReason, type InboundParse, type InboundRequest } from '../../src/channels/types.js';
-import { parseConfig } from '../../src/config.js';
+import { parseConfig } from '../../src/config/index.js';
 import { postRaw, type PostAnswer } from '../../src/sandbox/channel-support.js';
 import { deliverEvolutionWebhook, evolutionEvent, evolutionUpsert } from '../../src/sandbox/evolution.js';
 import {
@@ -161,7 +161,7 @@ interface AdapterCase {
   /** A customer's text message as the channel delivers it. */
   text(fields: MessageFields): unknown;
   /** A voice note, where the kind has messages without text. */
-  audio?(fields: Omit<MessageFields, 'text'>): unknown;
+  audio?: (fields: Omit<MessageFields, 'text'>) => unknown;
   /** Bodies that are not the kind's envelope, and the paths the 400 must name. */
   malformed: { label: string; body: unknown; paths: string[] }[];
   verifies: boolean;

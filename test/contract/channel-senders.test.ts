@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createChannels } from '../../src/channels/index.js';
 import { MAX_TEXT_CHARS } from '../../src/channels/text.js';
 import type { ChannelKit, ChannelSender, OutgoingPart } from '../../src/channels/types.js';
-import { parseConfig } from '../../src/config.js';
+import { parseConfig } from '../../src/config/index.js';
 import type { Outgoing, StoredDelivery } from '../../src/delivery/records.js';
 import { UpstreamError } from '../../src/errors.js';
 import type { Fault } from '../../src/sandbox/emulator.js';

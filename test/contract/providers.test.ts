@@ -1,12 +1,12 @@
 import { pino } from 'pino';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { HandoffSettings } from '../../src/config.js';
+import type { HandoffSettings } from '../../src/config/index.js';
 import { UpstreamError } from '../../src/errors.js';
 import type { HandoffJob } from '../../src/handoff/job.js';
-import { brpexBaseUrl, createBrpexProvider } from '../../src/providers/brpex.js';
-import { createMehubProvider, MEHUB_NOTE_MAX } from '../../src/providers/mehub.js';
-import { createSuperagentesProvider } from '../../src/providers/superagentes.js';
+import { brpexBaseUrl, createBrpexProvider } from '../../src/providers/brpex/provider.js';
+import { createMehubProvider, MEHUB_NOTE_MAX } from '../../src/providers/mehub/provider.js';
+import { createSuperagentesProvider } from '../../src/providers/superagentes/provider.js';
 import type { HandoffAttempt, HandoffProvider } from '../../src/providers/types.js';
 import { BrpexEmulator } from '../../src/sandbox/brpex.js';
 import type { Emulator } from '../../src/sandbox/emulator.js';
@@ -47,8 +47,9 @@ function attempt(j: HandoffJob, settings: HandoffSettings, extra: Partial<Handof
     mayHaveApplied: false,
     sideEffects: 0,
     log,
-    async beforeSideEffect() {
+    beforeSideEffect() {
       state.sideEffects += 1;
+      return Promise.resolve();
     },
     ...extra,
   };

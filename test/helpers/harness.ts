@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { expect, inject } from 'vitest';
-import { parseConfig, type Config } from '../../src/config.js';
+import { parseConfig, type Config } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRedis, waitForRedis, type RedisClient } from '../../src/redis/connection.js';
 import { createApiService, createCore, type ApiService, type Core } from '../../src/service.js';

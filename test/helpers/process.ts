@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Config } from '../../src/config.js';
+import type { Config } from '../../src/config/index.js';
 
 export const SERVER_ENTRY = resolve(import.meta.dirname, '../../dist/src/server.js');
 

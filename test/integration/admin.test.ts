@@ -135,7 +135,7 @@ describe('handoffs', () => {
     const failed = await h.send('app', message(bad, 'atendente'));
     await h.settled(failed.body.handoffId as string);
 
-    const detail = await admin('GET', `/admin/handoffs/${done.body.handoffId}`);
+    const detail = await admin('GET', `/admin/handoffs/${String(done.body.handoffId)}`);
     expect(detail.body).toEqual({
       id: done.body.handoffId,
       channel: 'site',
@@ -177,7 +177,7 @@ describe('handoffs', () => {
     const phone = newPhone();
     const res = await h.send('site', message(phone, 'atendente'));
     await h.settled(res.body.handoffId as string);
-    const again = await admin('POST', `/admin/handoffs/${res.body.handoffId}/retry`);
+    const again = await admin('POST', `/admin/handoffs/${String(res.body.handoffId)}/retry`);
     expect(again.status).toBe(409);
     expect(again.body.error).toBe('not_failed');
     expect((await admin('POST', '/admin/handoffs/nope/retry')).status).toBe(404);

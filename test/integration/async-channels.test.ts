@@ -225,10 +225,6 @@ describe('reply delivery', () => {
     await h.sendMeta('wa', text(phone, 'primeira'));
     await h.sendMeta('wa', text(phone, 'segunda'));
     const [sent] = await h.whatsapp.waitForSent(1);
-    if (!sent?.text.includes('segunda')) {
-      const lines = h.logs.lines.filter((l) => l.includes(sent?.to ?? 'x'));
-      console.log('DEBUG', phone, JSON.stringify(h.whatsapp.calls('messages').map((c) => [c.status, c.body])));
-    }
     expect(sent?.text).toContain('segunda');
     const failed = await waitUntil(() => admin('/admin/deliveries?state=failed'), {
       what: 'the failed delivery',

@@ -4,7 +4,7 @@ import { createWorkerService } from '../../workers/index.js';
 import { randomUUID } from 'node:crypto';
 import { createConversationStore } from '../../src/conversations/store.js';
 import { handoffJobSchema, type HandoffJob } from '../../src/handoff/job.js';
-import { createHandoffOutcomes } from '../../src/handoff/outcome.js';
+import { createHandoffTries } from '../../src/handoff/tries.js';
 import { isRedisError } from '../../src/redis/errors.js';
 import type { Fault } from '../../src/sandbox/emulator.js';
 import { MEHUB_DESTINATION, message, startHarness, type Harness } from '../helpers/harness.js';
@@ -46,9 +46,9 @@ function pendingJob(channel: string, provider: 'brpex' | 'mehub' | 'superagentes
 
 /** What the API's commit writes for a handoff: the record and the pending conversation. */
 async function commitHandoff(job: HandoffJob): Promise<void> {
-  const turn = await h.core.store.acquire({ channel: job.channel, phone: job.phone }, Date.now() + 1000);
+  const turn = await h.core.conversations.acquire({ channel: job.channel, phone: job.phone }, Date.now() + 1000);
   if (!turn) throw new Error('could not take the turn');
-  const result = await h.core.store.commit(turn.lock, {
+  const result = await h.core.conversations.commit(turn.lock, {
     handoff: { create: job },
     conversation: { fields: { state: 'handoff_pending', handoffId: job.handoffId, humanUntil: Date.now() + 60_000, takenBy: 'handoff' }, ttlMs: 120_000 },
   });
@@ -138,7 +138,7 @@ describe('side-effect claim', () => {
     const job = pendingJob('vendas', 'mehub', phone);
     // Committed, not queued: the claims below stand for two workers running one job.
     await commitHandoff(job);
-    const outcomes = createHandoffOutcomes(h.redis, h.keys, h.core.store);
+    const outcomes = createHandoffTries(h.redis, h.keys);
     const [a, b] = await Promise.all([outcomes.claimSideEffect(job, 'A', 10_000, false), outcomes.claimSideEffect(job, 'B', 10_000, false)]);
     expect([a, b].sort()).toEqual(['claimed', 'taken']);
     const holder = a === 'claimed' ? 'A' : 'B';
@@ -158,7 +158,7 @@ describe('side-effect claim', () => {
     const phone = newPhone();
     const job = pendingJob('vendas', 'mehub', phone);
     await commitHandoff(job);
-    const outcomes = createHandoffOutcomes(h.redis, h.keys, h.core.store);
+    const outcomes = createHandoffTries(h.redis, h.keys);
     expect(await outcomes.claimSideEffect(job, 'dead', 1, false)).toBe('claimed');
     await waitUntil(() => outcomes.claimSideEffect(job, 'next', 10_000, true), { what: 'the dead holder’s lease to run out', done: (c) => c === 'claimed' });
   });

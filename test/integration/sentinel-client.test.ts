@@ -1,9 +1,9 @@
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServer } from '../../scripts/lib/local-redis.js';
 import { hasRedisCli, startRedisSentinel, type RedisSentinelSet } from '../../scripts/lib/redis-topology.js';
 import { createRedis, waitForRedis, type RedisClient } from '../../src/redis/connection.js';
-import type { RedisTarget } from '../../src/config.js';
+import type { RedisTarget } from '../../src/config/index.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /**

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Job } from 'bullmq';
 import { handoffJobSchema } from '../../src/handoff/job.js';
-import { QUEUES } from '../../src/keys.js';
 import { APP_TOKEN, BOT_ID, message, SITE_SECRET, startHarness, TOOLZZ_TOKEN, VENDAS_TOKEN, type Harness } from '../helpers/harness.js';
 import { signedHeaders } from '../helpers/sign.js';
 import { waitUntil } from '../helpers/wait.js';

@@ -67,7 +67,7 @@ function withValue(path: string, value: unknown): unknown {
   if (path === '') return value;
   const body = valid({ timestamp: '2026-11-21T10:00:00Z', externalIds: { mehubChatToken: 'abc123def456', superagentesConversationId: 'conv-1' } });
   const parts = path.split('.');
-  let target = body as Record<string, unknown>;
+  let target = body;
   for (const part of parts.slice(0, -1)) target = target[part] as Record<string, unknown>;
   target[parts.at(-1) as string] = value;
   return body;

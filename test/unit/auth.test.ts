@@ -1,9 +1,10 @@
+import type * as Crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 // The comparisons must go through node's timingSafeEqual on fixed-length digests: spy on it.
 const timing = vi.hoisted(() => ({ calls: [] as [number, number][] }));
 vi.mock('node:crypto', async (importOriginal) => {
-  const original = await importOriginal<typeof import('node:crypto')>();
+  const original = await importOriginal<typeof Crypto>();
   return {
     ...original,
     timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {

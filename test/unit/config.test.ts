@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.js';
 import { redactUrl } from '../../src/redis/connection.js';
 
 const channel = {

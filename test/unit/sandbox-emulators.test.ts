@@ -296,7 +296,7 @@ describe('MehubEmulator', () => {
     expect(mehub.chats()).toHaveLength(2);
   });
 
-  it('reset clears the data and restores the permissions', async () => {
+  it('reset clears the data and restores the permissions', () => {
     const restricted = new MehubEmulator({ forbiddenChannels: [DEST] });
     restricted.addChat({ phone: '5511900000010' });
     restricted.forbiddenChannels.clear();

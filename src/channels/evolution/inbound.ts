@@ -1,10 +1,9 @@
-import type { ChannelConfig } from '../../config.js';
+import type { EvolutionChannel } from './config.js';
 import { createAuthenticator } from '../../webhook/auth.js';
 import { normalizePhone } from '../../webhook/schema.js';
 import type { ChannelAdapter, ChannelMessage, IgnoreReason, InboundParse, ValidationIssue } from '../types.js';
 import { createTally, isObject, obj, str } from '../reading.js';
 
-type EvolutionChannel = Extract<ChannelConfig, { kind: 'evolution' }>;
 
 
 /** `messages.upsert` as v2 names it, and `MESSAGES_UPSERT` as some versions (and the instance settings) spell it. */
@@ -124,7 +123,7 @@ export function createEvolutionAdapter(name: string, channel: EvolutionChannel):
     if (!isObject(body.data) && !Array.isArray(body.data)) issues.push({ path: 'data', message: body.data === undefined ? 'is required' : 'must be an object or a list' });
     if (issues.length > 0) return { ok: false, issues };
 
-    const items: { item: unknown; path: string }[] = Array.isArray(body.data) ? body.data.map((item, i) => ({ item, path: `data.${i}` })) : [{ item: body.data, path: 'data' }];
+    const items: { item: unknown; path: string }[] = Array.isArray(body.data) ? (body.data as unknown[]).map((item, i) => ({ item, path: `data.${i}` })) : [{ item: body.data, path: 'data' }];
     const messages: ChannelMessage[] = [];
     const tally = createTally();
     // Another instance posting to this channel's URL: its customers are not this channel's.

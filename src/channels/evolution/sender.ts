@@ -1,12 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import type { ChannelConfig } from '../../config.js';
+import type { EvolutionChannel } from './config.js';
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
 import { renderText, splitTextDelivery } from '../text-sender.js';
 import type { ChannelSender } from '../types.js';
 
-type EvolutionChannel = Extract<ChannelConfig, { kind: 'evolution' }>;
 
 /** The 201 answer: the sent message's key; its id comes back on the `fromMe` echo. */
 const sentSchema = z.object({ key: z.object({ id: z.string().min(1) }) });

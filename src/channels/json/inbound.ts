@@ -1,4 +1,4 @@
-import type { ChannelConfig } from '../../config.js';
+import type { JsonChannel } from './config.js';
 import { createAuthenticator } from '../../webhook/auth.js';
 import { parseInbound } from '../../webhook/schema.js';
 import type { ChannelAdapter } from '../types.js';
@@ -8,7 +8,7 @@ import type { ChannelAdapter } from '../types.js';
  * Synchronous ones answer with the pipeline's result; with `reply` the message is accepted
  * and answered through the `reply.url` callback.
  */
-export function createJsonAdapter(name: string, channel: Extract<ChannelConfig, { kind: 'json' }>): ChannelAdapter {
+export function createJsonAdapter(name: string, channel: JsonChannel): ChannelAdapter {
   const authenticate = createAuthenticator(channel.auth);
   return {
     kind: 'json',

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
-import type { ChannelConfig } from '../../config.js';
+import type { JsonChannel } from './config.js';
 import type { StoredDelivery } from '../../delivery/records.js';
 import { requestJson } from '../../http/request.js';
 import type { ChannelSender } from '../types.js';
@@ -11,7 +11,7 @@ import type { ChannelSender } from '../types.js';
  * signed with Standard Webhooks. `webhook-id` is derived from the delivery, so a retried event
  * keeps its id and body (the receiver de-duplicates on it); any 2xx is success.
  */
-export function createCallbackSender(name: string, channel: Extract<ChannelConfig, { kind: 'json' }>, options: { http: Dispatcher; timeoutMs: number }): ChannelSender {
+export function createCallbackSender(name: string, channel: JsonChannel, options: { http: Dispatcher; timeoutMs: number }): ChannelSender {
   const reply = channel.reply;
   if (!reply) throw new Error(`channel ${name} has no reply block`);
   const signer = new Webhook(reply.signingSecret);

@@ -1,12 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import type { ChannelConfig } from '../../config.js';
+import type { WhatsappChannel } from './config.js';
 import { constantTimeEqual, secretMatcher } from '../../webhook/auth.js';
 import { issuesOf, normalizePhone } from '../../webhook/schema.js';
 import type { ChannelAdapter, ChannelMessage, IgnoreReason, InboundParse, StatusReport } from '../types.js';
 import { createTally, obj, str } from '../reading.js';
 
-type WhatsappChannel = Extract<ChannelConfig, { kind: 'whatsapp-cloud' }>;
 
 /** The envelope Meta POSTs (research §1); message items are read field by field below. */
 const envelopeSchema = z.object(

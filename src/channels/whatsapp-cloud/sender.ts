@@ -1,13 +1,12 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import type { ChannelConfig } from '../../config.js';
+import type { WhatsappChannel } from './config.js';
 import { classifyStatus, isUpstreamError, UpstreamError } from '../../errors.js';
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
 import { renderText, splitTextDelivery } from '../text-sender.js';
 import type { ChannelSender } from '../types.js';
 
-type WhatsappChannel = Extract<ChannelConfig, { kind: 'whatsapp-cloud' }>;
 
 const sentSchema = z.object({ messages: z.array(z.object({ id: z.string().min(1) })).min(1) });
 

@@ -1,10 +1,9 @@
-import type { ChannelConfig } from '../../config.js';
+import type { ZapiChannel } from './config.js';
 import { bearerToken, secretMatcher } from '../../webhook/auth.js';
 import { normalizePhone } from '../../webhook/schema.js';
 import { createTally, isObject, obj, str } from '../reading.js';
 import type { ChannelAdapter, ChannelMessage, IgnoreReason, InboundParse } from '../types.js';
 
-type ZapiChannel = Extract<ChannelConfig, { kind: 'zapi' }>;
 
 /** Content objects of a received callback, in the order `what` names them: what a person (customer or business) sent. */
 const CONTENT_KEYS = ['audio', 'video', 'image', 'document', 'sticker', 'location', 'contact', 'poll'] as const;

@@ -1,12 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import type { ChannelConfig } from '../../config.js';
+import type { ZapiChannel } from './config.js';
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
 import { renderText, splitTextDelivery } from '../text-sender.js';
 import type { ChannelSender } from '../types.js';
 
-type ZapiChannel = Extract<ChannelConfig, { kind: 'zapi' }>;
 
 const sentSchema = z.object({ messageId: z.string().min(1), zaapId: z.string().optional(), id: z.string().optional() });
 

@@ -3,7 +3,7 @@
   the webhook answers. Its entry goes to the tail of the customer's inbox.
 
   KEYS[1] message record   (string; its existence is the de-duplication, kept ARGV[3] ms)
-  KEYS[2] inbox            (list of JSON entries {id, k, text, at, …}, oldest first)
+  KEYS[2] inbox            (list of JSON entries {id, kind, text, acceptedAt, …}, oldest first)
   KEYS[3] conversation     (hash; `inflight` = entries of the batch being processed)
   ARGV[1] entry JSON
   ARGV[2] record value
@@ -16,7 +16,9 @@ local function firstHeldAt()
   local inflight = tonumber(redis.call('HGET', KEYS[3], 'inflight') or '0')
   local entry = redis.call('LINDEX', KEYS[2], inflight)
   if not entry then return '' end
-  return tostring(cjson.decode(entry).at)
+  local decoded = cjson.decode(entry)
+  -- `at`: an entry written by an earlier version (rolling upgrade).
+  return tostring(decoded.acceptedAt or decoded.at)
 end
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate', firstHeldAt()} end

@@ -47,18 +47,22 @@ if #entries == 0 then
   return {'empty'}
 end
 
+-- `k` / `at`: the names an earlier version wrote (an entry may outlive a rolling upgrade).
+local function kindOf(entry) return entry.kind or entry.k end
+local function acceptedAt(entry) return entry.acceptedAt or entry.at end
+
 local batch = {entries[1]}
 local debounce = tonumber(ARGV[3])
 local first = cjson.decode(entries[1])
-if debounce > 0 and first.k == 'text' then
+if debounce > 0 and kindOf(first) == 'text' then
   local last = first
   for i = 2, #entries do
     local entry = cjson.decode(entries[i])
-    if entry.k ~= 'text' then break end
+    if kindOf(entry) ~= 'text' then break end
     batch[#batch + 1] = entries[i]
     last = entry
   end
-  local readyAt = math.min(last.at + debounce, first.at + 5 * debounce)
+  local readyAt = math.min(acceptedAt(last) + debounce, acceptedAt(first) + 5 * debounce)
   -- Entries carry the accepting process's clock and the release job was delayed by it: a
   -- small skew against Redis's clock must not cost another wake-up.
   if readyAt > now + math.min(50, debounce / 10) then

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ChannelConfig, ProviderName } from '../config.js';
+import type { ChannelConfig, ProviderName } from '../config/index.js';
 import type { Conversation } from '../conversations/state.js';
 import { createHandoffRecords } from '../handoff/records.js';
 import type { Keys } from '../keys.js';

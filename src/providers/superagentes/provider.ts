@@ -1,10 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import { UpstreamError } from '../errors.js';
-import { renderNote } from '../handoff/note.js';
-import { requestJson } from '../http/request.js';
-import { joinUrl } from '../http/url.js';
-import type { HandoffProvider } from './types.js';
+import { UpstreamError } from '../../errors.js';
+import { renderNote } from '../../handoff/note.js';
+import { requestJson } from '../../http/request.js';
+import { joinUrl } from '../../http/url.js';
+import type { HandoffProvider } from '../types.js';
+import { isSuperagentesHandoff } from './config.js';
 
 const conversationSchema = z.object({ id: z.string().min(1), status: z.string().nullish(), updatedAt: z.string().nullish() });
 /** SPEC §5: an array of conversations, or an object whose `data` is that array. */
@@ -57,7 +58,7 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
     name: 'superagentes',
     /** Done when the conversation the handoff changed is `RESOLVED` (SPEC §9.2); unknown id = cannot tell. */
     async isHumanDone({ phone, settings, learnt, timeoutMs: limitMs }) {
-      if (settings.provider !== 'superagentes') throw new Error('superagentes provider used for another platform');
+      if (!isSuperagentesHandoff(settings)) throw new Error('superagentes provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('superagentes_no_token', 'http_status', 'no SuperAgentes token configured', { retryable: false });
       const id = learnt.superagentesConversationId;
@@ -68,7 +69,7 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
       return data.find((c) => c.id === id)?.status === 'RESOLVED';
     },
     async perform({ job, settings }) {
-      if (settings.provider !== 'superagentes') throw new Error('superagentes provider used for another platform');
+      if (!isSuperagentesHandoff(settings)) throw new Error('superagentes provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('superagentes_no_token', 'http_status', 'no SuperAgentes token configured', { retryable: false });
       const headers = { authorization: `Bearer ${token}` };

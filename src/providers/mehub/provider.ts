@@ -1,10 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import { UpstreamError } from '../errors.js';
-import { DEFAULT_NOTE_TEMPLATE, renderNote } from '../handoff/note.js';
-import { requestJson } from '../http/request.js';
-import { joinUrl } from '../http/url.js';
-import type { HandoffProvider } from './types.js';
+import { UpstreamError } from '../../errors.js';
+import { DEFAULT_NOTE_TEMPLATE, renderNote } from '../../handoff/note.js';
+import { requestJson } from '../../http/request.js';
+import { joinUrl } from '../../http/url.js';
+import type { HandoffProvider } from '../types.js';
+import { isMehubHandoff } from './config.js';
 
 /** MeHub's `message` (internal context note) limit, in characters. */
 export const MEHUB_NOTE_MAX = 1000;
@@ -66,14 +67,14 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
     name: 'mehub',
     /** Done when the contact has no open chat left on the destination channel (SPEC §9.2). */
     async isHumanDone({ phone, settings, timeoutMs: limitMs }) {
-      if (settings.provider !== 'mehub') throw new Error('mehub provider used for another platform');
+      if (!isMehubHandoff(settings)) throw new Error('mehub provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('mehub_no_token', 'http_status', 'no MeHub token configured', { retryable: false });
       const open = await listOpenChats(token, { contact: phone, channel: settings.channel }, limitMs);
       return open.length === 0;
     },
     async perform({ job, settings, mayHaveApplied, beforeSideEffect, log }) {
-      if (settings.provider !== 'mehub') throw new Error('mehub provider used for another platform');
+      if (!isMehubHandoff(settings)) throw new Error('mehub provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('mehub_no_token', 'http_status', 'no MeHub token configured', { retryable: false });
 

@@ -1,21 +1,14 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 import type { Conversation } from '../conversations/state.js';
-import type { ConversationLock, ConversationStore, MessageRecord } from '../conversations/store.js';
+import type { ConversationLock, MessageRecord, TurnCommitter, TurnLock } from '../conversations/types.js';
 import { AppError } from '../errors.js';
-import type { HandoffJob } from '../handoff/job.js';
 import { lazyLogger } from '../observability/lazy-logger.js';
 import { isRedisError } from '../redis/errors.js';
-import type { Turn } from './turn.js';
+import type { InboundMessage } from '../webhook/schema.js';
+import type { Turn, TurnOutcome } from './types.js';
 
-/** A validated message of the §3 body (see webhook/schema.ts). */
-export interface InboundMessage {
-  messageId: string;
-  phone: string;
-  name: string | null;
-  text: string;
-  externalIds: HandoffJob['externalIds'];
-}
+export type { InboundMessage } from '../webhook/schema.js';
 
 /** The HTTP answer for a message: status and JSON body (SPEC §3). */
 export interface PipelineResult {
@@ -25,29 +18,23 @@ export interface PipelineResult {
 
 export interface PipelineDeps {
   config: Config;
-  store: ConversationStore;
+  locks: TurnLock;
+  commits: TurnCommitter;
   turn: Turn;
 }
 
-/**
- * Keeps a held lock's lease alive while the turn runs (the bot may take 25 s). A lease found
- * lost is logged at once; the fenced commit will then refuse to record anything.
- */
-export function keepLockAlive(store: ConversationStore, lock: ConversationLock, log: Logger): () => void {
-  let lost = false;
-  const timer = setInterval(() => {
-    store.heartbeat(lock).then(
-      (held) => {
-        if (!held && !lost) {
-          lost = true;
-          log.warn('lost the conversation lock (its lease ran out: this process stalled); this turn will not be recorded');
-        }
-      },
-      (error: unknown) => log.warn({ err: error }, 'could not renew the conversation lock'),
-    );
-  }, store.leaseMs / 3);
-  timer.unref();
-  return () => clearInterval(timer);
+/** SPEC §3's answers for the outcomes a synchronous channel can have. */
+function answerOf(outcome: Exclude<TurnOutcome, { kind: 'bot_failed' }>): PipelineResult {
+  switch (outcome.kind) {
+    case 'human_active':
+      return { status: 200, body: { status: 'human_active', handoffId: outcome.handoffId } };
+    case 'handoff_queued':
+      return { status: 202, body: { status: 'handoff_queued', conversationId: outcome.conversationId, reply: outcome.reply, handoffId: outcome.handoffId } };
+    case 'replied':
+      return { status: 200, body: { status: 'replied', conversationId: outcome.conversationId, reply: outcome.reply } };
+    case 'ignored':
+      throw new Error('unexpected outcome ignored on a synchronous channel');
+  }
 }
 
 /**
@@ -60,30 +47,20 @@ export function keepLockAlive(store: ConversationStore, lock: ConversationLock, 
  * unprocessed so the channel's retry goes through normally.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { config, store, turn } = deps;
+  const { config, locks, commits, turn } = deps;
 
   async function processLocked(channelName: string, message: InboundMessage, lock: ConversationLock, conversation: Conversation, log: Logger): Promise<PipelineResult> {
     const channel = config.channels[channelName];
     if (!channel) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
-    const persist = async (change: { fields: Partial<Conversation>; ttlMs: number }) => {
-      if ((await store.commit(lock, { conversation: change, release: false })) !== 'ok') {
-        throw new AppError('conversation_busy', 'lost the conversation lock; retry the message', 503, { retryable: true });
-      }
-    };
-    const { outcome, commit } = await turn.run(channelName, channel, message, conversation, log, { persist });
+    const { outcome, commit } = await turn.run({ channelName, channel, message, conversation, lock, log });
 
     if (outcome.kind === 'bot_failed') {
-      await store.abort(lock, message.messageId, commit.conversation);
+      await commits.abort(lock, message.messageId, commit.conversation);
       const { error } = outcome;
       throw new AppError('bot_unavailable', error.message, error.kind === 'timeout' ? 504 : 502, { cause: error });
     }
-    let result: PipelineResult;
-    if (outcome.kind === 'human_active') result = { status: 200, body: { status: 'human_active', handoffId: outcome.handoffId } };
-    else if (outcome.kind === 'handoff_queued') result = { status: 202, body: { status: 'handoff_queued', conversationId: outcome.conversationId, reply: outcome.reply, handoffId: outcome.handoffId } };
-    else if (outcome.kind === 'replied') result = { status: 200, body: { status: 'replied', conversationId: outcome.conversationId, reply: outcome.reply } };
-    else throw new Error(`unexpected outcome ${outcome.kind} on a synchronous channel`);
-
-    const committed = await store.commit(lock, { ...commit, record: { messageId: message.messageId, value: result } });
+    const result = answerOf(outcome);
+    const committed = await commits.commit(lock, { ...commit, record: { messageId: message.messageId, value: result } });
     if (committed !== 'ok') {
       // The fence refused: another process has the customer's turn now. Nothing was
       // recorded; a queued handoff job finds no record and is dropped.
@@ -100,32 +77,32 @@ export function createPipeline(deps: PipelineDeps) {
       const ref = { channel: channelName, phone: message.phone };
 
       const log = lazyLogger(logger);
-      const begun = await store.begin(ref, message.messageId);
+      const begun = await locks.begin(ref, message.messageId);
       if (begun.kind === 'in_progress') throw new AppError('in_progress', 'this messageId is still being processed', 409);
       if (begun.kind === 'duplicate') return replay(begun.record);
 
       const { lock } = begun;
       let conversation = begun.kind === 'acquired' ? begun.conversation : null;
       if (!conversation) {
-        conversation = await store.waitTurn(lock, Date.now() + config.conversations.lockWaitMs).catch(async (error: unknown) => {
-          await store.abort(lock, message.messageId);
+        conversation = await locks.waitTurn(lock, Date.now() + config.conversations.lockWaitMs).catch(async (error: unknown) => {
+          await commits.abort(lock, message.messageId);
           throw error;
         });
         if (!conversation) {
-          await store.abort(lock, message.messageId);
+          await commits.abort(lock, message.messageId);
           log.warn({ waitedMs: config.conversations.lockWaitMs }, 'gave up waiting for the conversation lock');
           throw new AppError('conversation_busy', 'an earlier message of this customer is still being processed', 503, { retryable: true });
         }
       }
 
-      const stop = keepLockAlive(store, lock, log);
+      const stop = locks.keepAlive(lock, log);
       try {
         return await processLocked(channelName, message, lock, conversation, log);
       } catch (error) {
         if (error instanceof AppError && error.code !== 'unavailable') throw error;
         // A Redis failure or a bug: leave the message unprocessed (the abort retries in the background).
         if (!(error instanceof AppError)) log.error({ err: error }, isRedisError(error) ? 'Redis failed mid-message' : 'unexpected error processing a message');
-        await store.abort(lock, message.messageId);
+        await commits.abort(lock, message.messageId);
         throw error;
       } finally {
         stop();

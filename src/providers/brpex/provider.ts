@@ -1,10 +1,10 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import { BRPEX_SUBDOMAIN } from '../config.js';
-import { UpstreamError } from '../errors.js';
-import { requestJson } from '../http/request.js';
-import { joinUrl } from '../http/url.js';
-import type { HandoffProvider } from './types.js';
+import { BRPEX_SUBDOMAIN, isBrpexHandoff } from './config.js';
+import { UpstreamError } from '../../errors.js';
+import { requestJson } from '../../http/request.js';
+import { joinUrl } from '../../http/url.js';
+import type { HandoffProvider } from '../types.js';
 
 const successSchema = z.object({ message: z.literal('success') });
 
@@ -30,7 +30,7 @@ export function createBrpexProvider(options: { baseUrl: string; timeoutMs: numbe
   return {
     name: 'brpex',
     async perform({ job, settings }) {
-      if (settings.provider !== 'brpex') throw new Error('brpex provider used for another platform');
+      if (!isBrpexHandoff(settings)) throw new Error('brpex provider used for another platform');
       const url = joinUrl(brpexBaseUrl(options.baseUrl, settings.subdomain), '/api/v1/dispatch-to-chat');
       await requestJson(options.http, {
         service: 'brpex',

@@ -1,0 +1,214 @@
+import { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { ChannelKit, ChannelMessage, HandoffEndEvent } from '../channels/types.js';
+import { isAsyncChannel, type Config } from '../config/index.js';
+import { textFingerprint } from '../delivery/echoes.js';
+import { newDelivery } from '../delivery/records.js';
+import { AppError } from '../errors.js';
+import type { HandoffJob } from '../handoff/job.js';
+import type { HandoffQueue } from '../handoff/queue.js';
+import { createHandoffRecords } from '../handoff/records.js';
+import { createHandoffTries, type HandoffEnding } from '../handoff/tries.js';
+import type { Keys } from '../keys.js';
+import type { ReleaseObserver } from '../observability/observers.js';
+import type { RedisClient } from '../redis/connection.js';
+import { createOwnMessages, type OwnMessageVerdict } from './own-messages.js';
+import { BACK_TO_BOT, conversationTtlMs, effectiveState, isWithHuman, type Conversation } from './state.js';
+import type { ConversationLock, ConversationRef, HeldTurn, NewDelivery, TurnCommit, TurnCommitter, TurnLock } from './types.js';
+
+/** An operator action or a platform event waits this long for the customer's turn. */
+const ACTION_LOCK_WAIT_MS = 10_000;
+
+export interface ConversationActionsDeps {
+  config: Config;
+  redis: RedisClient;
+  keys: Keys;
+  locks: TurnLock;
+  commits: TurnCommitter;
+  handoffs: HandoffQueue;
+  channels: ReadonlyMap<string, ChannelKit>;
+  /** Sends what an action queued on a customer's outbox. */
+  kickOutbox(ref: ConversationRef): Promise<unknown>;
+  logger: Logger;
+  observer?: ReleaseObserver;
+}
+
+export type ReleaseCause = 'admin' | 'platform_event';
+
+/** Why a release did nothing (a `guard` answer), or the conversation after it. */
+export type ReleaseResult = { released: true; conversation: Conversation; wasWithHuman: boolean; handoffId: string | null } | { released: false; why: string };
+
+/**
+ * What can be done to a conversation, one function each, whoever asks — the admin API, the
+ * platform webhooks, the webhook's acceptance of a message from the business's own number,
+ * the turn, the handoff worker and the reconciler (STYLE §14). Each takes the customer's turn
+ * (or runs inside one) and writes through the fenced commit, so it never interleaves with a
+ * message being processed.
+ */
+export interface ConversationActions {
+  /**
+   * A message from the business's own number (SPEC §9.3, §8.4): our own echo, or a person
+   * who takes the conversation at once — decided at acceptance, before anything else of this
+   * customer.
+   */
+  takeOverFromPhone(message: ChannelMessage, now: number): Promise<OwnMessageVerdict>;
+  /**
+   * Gives the conversation back to the bot, taking the customer's turn. `guard` may refuse
+   * (returning why) once the turn is held; else an unknown conversation is AppError 404. A
+   * pending handoff is cancelled (it must not happen after the customer was given back).
+   */
+  releaseToBot(ref: ConversationRef, cause: ReleaseCause, guard?: (turn: HeldTurn) => Promise<string | null>): Promise<ReleaseResult>;
+  /** Inside a turn already held: a status check said the human is done (SPEC §9.2); stored before the bot is asked (§8.4). */
+  releaseWithinTurn(lock: ConversationLock): Promise<void>;
+  /** Re-runs a failed handoff with a fresh round of tries (SPEC §6); a MeHub transfer that may have applied is checked first. */
+  retryHandoff(id: string): Promise<HandoffJob>;
+  /** Ends a pending handoff and queues what its end tells the customer (SPEC §8.2, §9.2); false when it had already ended. */
+  endHandoff(job: HandoffJob, outcome: 'done' | 'failed', ending: Omit<HandoffEnding, 'deliveries' | 'human'>): Promise<boolean>;
+}
+
+export function createConversationActions(deps: ConversationActionsDeps): ConversationActions {
+  const { config, locks, commits, logger } = deps;
+  const idleTtlMs = config.conversations.ttlHours * 3_600_000;
+  const records = createHandoffRecords(deps.redis, deps.keys);
+  const tries = createHandoffTries(deps.redis, deps.keys, logger);
+  const ownMessages = createOwnMessages(deps.redis, deps.keys);
+
+  async function withTurn<T>(ref: ConversationRef, action: (turn: HeldTurn) => Promise<T>): Promise<T> {
+    const turn = await locks.acquire(ref, Date.now() + ACTION_LOCK_WAIT_MS);
+    if (!turn) throw new AppError('conversation_busy', 'a message of this customer is being processed; try again', 503);
+    let done = false;
+    try {
+      const result = await action(turn);
+      done = true;
+      return result;
+    } finally {
+      // Commits release the lock themselves; an action that threw (or wrote nothing) gives it back here.
+      if (!done) await locks.release(turn.lock);
+    }
+  }
+
+  /** A fenced commit that must succeed (the lock was taken a moment ago). */
+  async function commitOrBusy(lock: ConversationLock, commit: TurnCommit): Promise<'ok' | 'not_failed'> {
+    const result = await commits.commit(lock, commit);
+    if (result === 'lost' || result === 'superseded') throw new AppError('conversation_busy', 'lost the customer’s turn while acting; try again', 503);
+    return result;
+  }
+
+  /** What a handoff's end tells the customer of an asynchronous channel (SPEC §8.2, §9.2). */
+  function endingDeliveries(job: HandoffJob, outcome: 'done' | 'failed'): NewDelivery[] {
+    const sender = deps.channels.get(job.channel)?.sender;
+    const channel = config.channels[job.channel];
+    if (!sender || !channel) return [];
+    const event: HandoffEndEvent = {
+      type: outcome === 'done' ? 'handoff.done' : 'handoff.failed',
+      conversationId: job.conversationId.startsWith('none:') ? null : job.conversationId,
+      handoffId: job.handoffId,
+      ...(outcome === 'failed' && channel.handoff.failedMessage ? { failedMessage: channel.handoff.failedMessage } : {}),
+    };
+    return sender.render(event).map((outgoing) => newDelivery(job, { messageId: job.messageId, to: job.address ?? job.phone, outgoing }));
+  }
+
+  return {
+    async takeOverFromPhone(message, now) {
+      const channel = config.channels[message.channel];
+      const takeoverOn = channel !== undefined && isAsyncChannel(channel) && channel.kind !== 'json' && channel.takeoverOnOwnerMessage;
+      const humanUntil = now + (channel?.humanTtlMinutes ?? 0) * 60_000;
+      const ref = { channel: message.channel, phone: message.phone };
+      const verdict = await ownMessages.decide(ref, {
+        id: message.messageId,
+        fingerprint: message.text !== undefined ? textFingerprint(message.text) : '',
+        sentByApi: message.sentByApi === true,
+        takeover: takeoverOn
+          ? { fields: { state: 'human', handoffId: null, humanUntil, takenBy: 'phone', address: message.to }, ttlMs: conversationTtlMs(idleTtlMs, humanUntil, now) }
+          : null,
+      });
+      if (verdict.kind === 'person' && verdict.effect === 'takeover') {
+        if (!verdict.wasByPhone) deps.observer?.released?.('phone');
+        logger.info({ channel: ref.channel, phone: ref.phone, messageId: message.messageId }, 'a person answered from the phone: the conversation is with a human, the bot stays quiet');
+      }
+      return verdict;
+    },
+
+    async releaseToBot(ref, cause, guard) {
+      return withTurn(ref, async (turn) => {
+        const { lock, conversation, exists } = turn;
+        const refused = guard ? await guard(turn) : null;
+        if (refused !== null) {
+          await locks.release(lock);
+          return { released: false, why: refused };
+        }
+        if (!exists) throw new AppError('conversation_not_found', 'no conversation for this customer', 404);
+        const pending = conversation.handoffId ? await records.readFull(conversation.handoffId, ref) : null;
+        if (pending?.record.state === 'pending' && pending.job) {
+          // The job must not hand the customer off after they were given back to the bot.
+          await tries.finish(pending.job, 'failed', { lastError: `cancelled: released ${cause === 'admin' ? 'by an operator' : 'by the platform'}` });
+          // An active job is stopped by the worker's own conversation check.
+          await Job.fromId(deps.handoffs.queue, pending.record.id).then((job) => job?.remove().catch(() => undefined));
+        }
+        const wasWithHuman = isWithHuman(effectiveState(conversation, Date.now()));
+        await commitOrBusy(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: idleTtlMs } });
+        if (wasWithHuman) deps.observer?.released?.(cause);
+        return { released: true, conversation: { ...conversation, ...BACK_TO_BOT }, wasWithHuman, handoffId: conversation.handoffId };
+      });
+    },
+
+    async releaseWithinTurn(lock) {
+      if ((await commits.commit(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: idleTtlMs }, release: false })) !== 'ok') {
+        throw new AppError('conversation_busy', 'lost the conversation lock while giving it back to the bot; retry the message', 503, { retryable: true });
+      }
+      deps.observer?.released?.('platform_status');
+    },
+
+    async retryHandoff(id) {
+      const full = await records.readFull(id);
+      if (!full?.job) throw new AppError('handoff_not_found', 'no such handoff', 404);
+      const { record, job } = full;
+      if (record.state !== 'failed') throw new AppError('not_failed', `the handoff is ${record.state}; only a failed handoff can be retried`, 409);
+      const channel = config.channels[job.channel];
+      if (!channel) throw new AppError('unknown_channel', `channel ${job.channel} is not in the configuration any more`, 409);
+
+      await withTurn({ channel: job.channel, phone: job.phone }, async ({ lock, conversation }) => {
+        const state = effectiveState(conversation, Date.now());
+        if (isWithHuman(state) && conversation.handoffId !== id) {
+          throw new AppError('conversation_busy', 'the conversation is already with a human through another handoff', 409);
+        }
+        // The failed job keeps its attemptsMade: remove it, so the new job gets a fresh round
+        // of retry.attempts tries under the same id.
+        const existing = await Job.fromId(deps.handoffs.queue, id);
+        if (existing) {
+          const jobState = await existing.getState();
+          if (jobState !== 'failed' && jobState !== 'completed') throw new AppError('not_failed', `the handoff's job is still ${jobState}`, 409);
+          await existing.remove();
+        }
+        // Record and conversation re-opened in one fenced script; the side-effect claim stays,
+        // so a MeHub transfer that may have applied is checked before anything is sent again.
+        // The human period starts when the handoff is done (SPEC §8.4).
+        const now = Date.now();
+        const reopened = await commitOrBusy(lock, {
+          handoff: { reopen: id },
+          conversation: {
+            fields: { state: 'handoff_pending', handoffId: id, humanUntil: null, takenBy: 'handoff' },
+            ttlMs: conversationTtlMs(idleTtlMs, now + channel.humanTtlMinutes * 60_000, now),
+          },
+        });
+        if (reopened === 'not_failed') throw new AppError('not_failed', 'the handoff is no longer failed', 409);
+        try {
+          await deps.handoffs.enqueue(job);
+        } catch (error) {
+          // Pending with no job: the reconciler queues it within worker.reconcileIntervalMs.
+          logger.warn({ err: error, handoffId: id }, 'could not queue the retried handoff now; the reconciler will');
+        }
+      });
+      return job;
+    },
+
+    async endHandoff(job, outcome, ending) {
+      const channel = config.channels[job.channel];
+      const deliveries = endingDeliveries(job, outcome);
+      const human = outcome === 'done' && channel ? { periodMs: channel.humanTtlMinutes * 60_000, keepMs: idleTtlMs } : undefined;
+      const result = await tries.finish(job, outcome, { ...ending, deliveries, ...(human ? { human } : {}) });
+      if (result === 1 && deliveries.length > 0) await deps.kickOutbox(job);
+      return result !== -1;
+    },
+  };
+}

@@ -1,0 +1,114 @@
+import type { Logger } from 'pino';
+import type { HandoffJob } from '../handoff/job.js';
+import type { Conversation } from './state.js';
+
+/**
+ * The surfaces of the conversation layer: the per-customer turn (a FIFO lock with a lease),
+ * the fenced commit that ends a turn, and reading a conversation. Each lives in its own
+ * module; consumers take the narrowest one they need.
+ */
+
+/** One customer of one channel. */
+export interface ConversationRef {
+  channel: string;
+  phone: string;
+}
+
+/** A place in a conversation's FIFO lock; a commit or `release` gives it up. */
+export interface ConversationLock {
+  readonly token: string;
+  readonly ref: ConversationRef;
+}
+
+/** What a processed message answered, replayed for a duplicate `messageId`. */
+export interface MessageRecord {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export type BeginResult =
+  | { kind: 'in_progress' }
+  | { kind: 'duplicate'; record: MessageRecord }
+  | { kind: 'acquired'; lock: ConversationLock; conversation: Conversation }
+  | { kind: 'queued'; lock: ConversationLock };
+
+/** The customer's turn, taken without a message (operator actions, platform events). */
+export interface HeldTurn {
+  lock: ConversationLock;
+  conversation: Conversation;
+  /** False when no conversation is stored. */
+  exists: boolean;
+}
+
+/** A record to create in the conversation's slot and file in the admin index. */
+export interface NewDelivery {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/** Everything one turn writes, in one script call (see scripts/commit-turn.lua). */
+export interface TurnCommit {
+  /** Conversation fields to write, and how long the conversation is kept from now. */
+  conversation?: { fields: Partial<Conversation>; ttlMs: number };
+  /** Marks the message processed with this answer (synchronous path). */
+  record?: { messageId: string; value: MessageRecord };
+  /** The message was not processed: drop its in-progress marker (the channel's retry runs again). */
+  dropRecord?: string;
+  /** A new handoff (its job is already queued), or a failed one re-opened by an operator. */
+  handoff?: { create: HandoffJob } | { reopen: string };
+  /** The processed batch leaves the inbox (asynchronous path). */
+  inbox?: { count: number; head: string };
+  /** Replies and events for the customer, queued on the outbox in this order. */
+  deliveries?: readonly NewDelivery[];
+  /** Give the lock up (default true). */
+  release?: boolean;
+  /**
+   * The conversation's `phoneGen` when the turn read it (asynchronous turns): if a person took
+   * the conversation from the phone since, the turn is superseded (SPEC §8.4) — only `keep` is
+   * written, no handoff is created, and the deliveries are recorded `cancelled`.
+   */
+  phoneGen?: number;
+  /** What a superseded turn still keeps (what Toolzz taught it: botId, conversationId). */
+  keep?: Partial<Conversation>;
+}
+
+/**
+ * 'lost': the lock was no longer ours, nothing was written; 'superseded': a person took the
+ * conversation from the phone during the turn (see TurnCommit.phoneGen); 'not_failed': the
+ * handoff to re-open is not failed.
+ */
+export type CommitResult = 'ok' | 'lost' | 'superseded' | 'not_failed';
+
+/** The per-customer turn: messages of one customer, operator actions and platform events never interleave (SPEC §3). */
+export interface TurnLock {
+  /** A holder that stops renewing its lease for this long is presumed dead. */
+  readonly leaseMs: number;
+  /** Claims `messageId` and joins the conversation's queue, in one round trip. */
+  begin(ref: ConversationRef, messageId: string): Promise<BeginResult>;
+  /** Waits for our turn until `deadline` (epoch ms); null if the wait ran out. */
+  waitTurn(lock: ConversationLock, deadline: number): Promise<Conversation | null>;
+  /** Takes the turn without a message, waiting until `deadline`; null if the wait ran out. */
+  acquire(ref: ConversationRef, deadline: number): Promise<HeldTurn | null>;
+  /** Renews the lease of a lock we hold; false once it is lost (never regained). */
+  heartbeat(lock: ConversationLock): Promise<boolean>;
+  /** Gives the lock (or our place in its queue) up; retried in the background on failure, never throws. */
+  release(lock: ConversationLock): Promise<void>;
+  /** Keeps a held lock's lease alive while a turn runs; call the returned function to stop. */
+  keepAlive(lock: ConversationLock, log: Logger): () => void;
+}
+
+/** Ending a turn: one fenced script (SPEC §3: only the holder writes). */
+export interface TurnCommitter {
+  /** Writes the turn's outcome atomically while `lock` is still held. */
+  commit(lock: ConversationLock, commit: TurnCommit): Promise<CommitResult>;
+  /** The message was not processed: drop its in-progress marker and leave the queue, keeping what was `learnt`. */
+  abort(lock: ConversationLock, messageId: string, learnt?: { fields: Partial<Conversation>; ttlMs: number }): Promise<void>;
+}
+
+export interface ConversationReader {
+  /** A conversation, or null when none is stored. */
+  get(ref: ConversationRef): Promise<Conversation | null>;
+}
+
+/** The three together, for the composition root and the tests that drive a conversation by hand. */
+export interface ConversationStore extends TurnLock, TurnCommitter, ConversationReader {}
