@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { createChannels } from './channels/index.js';
-import type { ChannelKit } from './channels/types.js';
+import type { ConfiguredChannel } from './channels/types.js';
 import type { Config, ProviderName } from './config/index.js';
 import { createConversationActions, type ConversationActions } from './conversations/actions.js';
 import { createConversationStore } from './conversations/store.js';
@@ -45,7 +45,7 @@ export interface Core {
   turn: Turn;
   providers: Record<ProviderName, HandoffProvider>;
   /** Every configured channel's inbound adapter and sender. */
-  channels: ReadonlyMap<string, ChannelKit>;
+  channels: ReadonlyMap<string, ConfiguredChannel>;
   lanes: Lanes;
   metrics: Metrics;
   close(): Promise<void>;
@@ -82,7 +82,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     commits: conversations,
     handoffs: queues.handoff,
     channels,
-    kickOutbox: (ref) => lanes.kickOutbox(ref),
+    scheduleOutboxDrain: (ref) => lanes.scheduleOutboxDrain(ref),
     logger,
     observer: metrics.pipeline,
   });

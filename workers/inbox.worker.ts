@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { ChannelKit } from '../src/channels/types.js';
+import type { ConfiguredChannel } from '../src/channels/types.js';
 import { isAsyncChannel, type Config } from '../src/config/index.js';
 import type { ConversationLock, TurnCommitter, TurnLock } from '../src/conversations/types.js';
 import { newDelivery } from '../src/delivery/records.js';
@@ -23,7 +23,7 @@ export interface InboxWorkerDeps {
   commits: TurnCommitter;
   inbox: InboxStore;
   turn: Turn;
-  channels: ReadonlyMap<string, ChannelKit>;
+  channels: ReadonlyMap<string, ConfiguredChannel>;
   lanes: Lanes;
   logger: Logger;
 }
@@ -122,7 +122,7 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
         continue;
       }
       batches += 1;
-      if (deliveries.length > 0) await deps.lanes.kickOutbox(ref);
+      if (deliveries.length > 0) await deps.lanes.scheduleOutboxDrain(ref);
       log.info(
         { messageIds: entries.map((e) => e.id), outcome, replies: deliveries.length, durationMs: Math.round(performance.now() - started) },
         entries.length > 1 ? 'messages processed as one turn' : 'message processed',

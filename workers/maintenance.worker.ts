@@ -144,7 +144,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
         if (LIVE_STATES.has(state)) return;
         // A deduplication key left pointing at a job that is gone would make the kick a no-op.
         if (jobId) await queue.removeDeduplicationKey(laneId(ref));
-        await lanes.kickInbox(ref);
+        await lanes.scheduleInboxDrain(ref);
         report.kicked += 1;
         logger.warn({ channel: ref.channel, phone: ref.phone, waiting, jobState: state }, 'accepted messages had no live drain job; started it again');
       }),
@@ -176,13 +176,13 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
       const lane = `${ref.channel}:${ref.phone}`;
       if (kicked.has(lane)) continue;
       kicked.add(lane);
-      await lanes.kickOutbox(ref);
+      await lanes.scheduleOutboxDrain(ref);
       report.kicked += 1;
     }
     for (const queue of deps.laneQueues ?? []) {
       for (const job of await queue.getFailed(0, BATCH - 1)) {
         const read = readLaneJob(job.data);
-        if (read.ok) await (queue.name === QUEUES.inbox ? lanes.kickInbox(read.ref) : lanes.kickOutbox(read.ref));
+        if (read.ok) await (queue.name === QUEUES.inbox ? lanes.scheduleInboxDrain(read.ref) : lanes.scheduleOutboxDrain(read.ref));
         await job.remove().catch(() => undefined);
         report.kicked += 1;
       }

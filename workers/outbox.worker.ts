@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { ChannelKit } from '../src/channels/types.js';
+import type { ConfiguredChannel } from '../src/channels/types.js';
 import type { Config } from '../src/config/index.js';
 import { createOutbox } from '../src/delivery/outbox.js';
 import { isUpstreamError } from '../src/errors.js';
@@ -15,7 +15,7 @@ export interface OutboxWorkerDeps {
   config: Config;
   keys: Keys;
   redis: RedisClient;
-  channels: ReadonlyMap<string, ChannelKit>;
+  channels: ReadonlyMap<string, ConfiguredChannel>;
   logger: Logger;
   observer?: DeliveryObserver;
 }

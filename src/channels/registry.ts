@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { evolution } from './evolution/index.js';
 import { json } from './json/index.js';
 import type { JsonChannel, JsonReplyChannel } from './json/config.js';
-import type { ChannelContext, ChannelKit, ChannelRoom } from './types.js';
+import type { ChannelContext, ConfiguredChannel, ChannelRoom } from './types.js';
 import { whatsappCloud } from './whatsapp-cloud/index.js';
 import { zapi } from './zapi/index.js';
 
 /**
  * Every channel kind: one room each (its folder), listed once here. The channel schema, the
- * base URL overrides, the checks and the kits are derived from this list.
+ * base URL overrides, the checks and the adapters are derived from this list.
  */
 export const CHANNEL_KINDS = [json, whatsappCloud, evolution, zapi] as const;
 
@@ -40,9 +40,9 @@ export function kindsWithKey(key: string): string | undefined {
 /** "kind whatsapp-cloud, evolution, zapi, or json with reply": the kinds whose channels are asynchronous. */
 export const ASYNCHRONOUS_KINDS = `kind ${CHANNEL_KINDS.filter((room) => room.kind !== 'json').map((room) => room.kind).join(', ')}, or json with reply`;
 
-/** A channel's kit (adapter and sender), built by its kind's room. */
-export function createKit(name: string, channel: ChannelConfig, ctx: ChannelContext): ChannelKit {
-  return roomOf(channel.kind).createKit(name, channel, ctx);
+/** A channel's configured (adapter and sender), built by its kind's room. */
+export function configure(name: string, channel: ChannelConfig, ctx: ChannelContext): ConfiguredChannel {
+  return roomOf(channel.kind).configure(name, channel, ctx);
 }
 
 /** The room of a kind (config loading: checks, overrides, completion). */

@@ -148,14 +148,14 @@ export interface ChannelSender {
 }
 
 /** A configured channel's two halves. */
-export interface ChannelKit {
+export interface ConfiguredChannel {
   name: string;
   adapter: ChannelAdapter;
   /** Absent for synchronous `json` channels (the reply is the HTTP answer). */
   sender?: ChannelSender;
 }
 
-/** What building a channel's kit needs besides its own settings. */
+/** What configuring a channel needs besides its own settings. */
 export interface ChannelContext {
   http: Dispatcher;
   /** `delivery.timeoutMs`: each send call's time limit. */
@@ -185,5 +185,5 @@ export interface ChannelRoom<S extends z.ZodObject = z.ZodObject> {
   /** Problems spanning keys, on the raw document (reported with every other problem). */
   crossCheck?(name: string, channel: Record<string, unknown>, context: { channels: Record<string, unknown>; asynchronousKinds: string }): ConfigProblem[];
   /** The channel's inbound adapter and sender. */
-  createKit(name: string, channel: z.infer<S>, ctx: ChannelContext): ChannelKit;
+  configure(name: string, channel: z.infer<S>, ctx: ChannelContext): ConfiguredChannel;
 }

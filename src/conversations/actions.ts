@@ -1,6 +1,6 @@
 import { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { ChannelKit, ChannelMessage, HandoffEndEvent } from '../channels/types.js';
+import type { ConfiguredChannel, ChannelMessage, HandoffEndEvent } from '../channels/types.js';
 import { isAsyncChannel, type Config } from '../config/index.js';
 import { textFingerprint } from '../delivery/echoes.js';
 import { newDelivery } from '../delivery/records.js';
@@ -26,9 +26,9 @@ export interface ConversationActionsDeps {
   locks: TurnLock;
   commits: TurnCommitter;
   handoffs: HandoffQueue;
-  channels: ReadonlyMap<string, ChannelKit>;
+  channels: ReadonlyMap<string, ConfiguredChannel>;
   /** Sends what an action queued on a customer's outbox. */
-  kickOutbox(ref: ConversationRef): Promise<unknown>;
+  scheduleOutboxDrain(ref: ConversationRef): Promise<unknown>;
   logger: Logger;
   observer?: ReleaseObserver;
 }
@@ -207,7 +207,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
       const deliveries = endingDeliveries(job, outcome);
       const human = outcome === 'done' && channel ? { periodMs: channel.humanTtlMinutes * 60_000, keepMs: idleTtlMs } : undefined;
       const result = await tries.finish(job, outcome, { ...ending, deliveries, ...(human ? { human } : {}) });
-      if (result === 1 && deliveries.length > 0) await deps.kickOutbox(job);
+      if (result === 1 && deliveries.length > 0) await deps.scheduleOutboxDrain(job);
       return result !== -1;
     },
   };

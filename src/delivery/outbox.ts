@@ -4,7 +4,7 @@ import { MAX_ECHO_IDS, scriptsFor } from '../redis/scripts.js';
 import type { ConversationRef } from '../conversations/types.js';
 import { fieldMap } from '../conversations/state.js';
 import { ECHO_TTL_MS } from './echoes.js';
-import { createDeliveryRecords, deliveryFromHash, DELIVERY_RECORD_TTL_MS, SENT_RECORD_TTL_MS, type StoredDelivery } from './records.js';
+import { createDeliveryRecords, deliveryFromHash, DELIVERY_RECORD_TTL_MS, SENT_RECORD_TTL_MS, type DeliveryRecords, type StoredDelivery } from './records.js';
 
 export { ECHO_TTL_MS } from './echoes.js';
 
@@ -30,11 +30,22 @@ export interface DeliveryEnd {
  * outbox worker takes the head, sends it, and records how the try ended; every step is one
  * script in the conversation's slot (see delivery-begin / delivery-end).
  */
-export function createOutbox(redis: RedisClient, keys: Keys) {
+export interface Outbox {
+  records: DeliveryRecords;
+  /** The delivery at the head of the customer's outbox, if any. */
+  head(ref: ConversationRef): Promise<string | null>;
+  length(ref: ConversationRef): Promise<number>;
+  /** Starts a try of the head delivery (or cancels it: a person took the conversation from the phone after it was written). */
+  begin(ref: ConversationRef, id: string): Promise<DeliveryBegin>;
+  /** Records how the try ended, the ids the channel returned, and files the record. */
+  end(ref: ConversationRef, id: string, end: DeliveryEnd): Promise<void>;
+}
+
+export function createOutbox(redis: RedisClient, keys: Keys): Outbox {
   const run = scriptsFor(redis);
   const records = createDeliveryRecords(redis, keys);
 
-  return {
+  const outbox: Outbox = {
     records,
     head: (ref: ConversationRef): Promise<string | null> => redis.lindex(keys.outbox(ref.channel, ref.phone), 0),
     length: (ref: ConversationRef): Promise<number> => redis.llen(keys.outbox(ref.channel, ref.phone)),
@@ -61,7 +72,7 @@ export function createOutbox(redis: RedisClient, keys: Keys) {
       const delivery = deliveryFromHash(fieldMap(reply.slice(2)));
       if (!delivery) {
         // Unreadable (written by an incompatible version): end it rather than block the customer.
-        await this.end(ref, id, { outcome: 'failed', fields: { lastError: 'unreadable delivery record' }, sentIds: [], forget: [] });
+        await outbox.end(ref, id, { outcome: 'failed', fields: { lastError: 'unreadable delivery record' }, sentIds: [], forget: [] });
         return { kind: 'ended', state: 'failed' };
       }
       return { kind: 'ok', delivery, seen: Number(reply[1]) || 0 };
@@ -99,6 +110,5 @@ export function createOutbox(redis: RedisClient, keys: Keys) {
       await Promise.all([ended, records.index.file(id, outcome, now)]);
     },
   };
+  return outbox;
 }
-
-export type Outbox = ReturnType<typeof createOutbox>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NewDelivery } from '../conversations/types.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
-import { createRecordIndex, type ConversationRef } from '../records/index-store.js';
+import { createRecordIndex, type ConversationRef, type RecordIndex } from '../records/index-store.js';
 import { splitText } from '../channels/text.js';
 import { textFingerprint } from './echoes.js';
 
@@ -126,7 +126,12 @@ export function newDelivery(ref: ConversationRef, draft: { messageId: string; to
 }
 
 /** Reading delivery records: by id (through the index's pointer) or by conversation. */
-export function createDeliveryRecords(redis: RedisClient, keys: Keys) {
+export interface DeliveryRecords {
+  index: RecordIndex<DeliveryState>;
+  read(id: string, ref?: ConversationRef | null): Promise<StoredDelivery | null>;
+}
+
+export function createDeliveryRecords(redis: RedisClient, keys: Keys): DeliveryRecords {
   const index = createRecordIndex(redis, keys, 'delivery', DELIVERY_STATES);
   return {
     index,
@@ -137,5 +142,3 @@ export function createDeliveryRecords(redis: RedisClient, keys: Keys) {
     },
   };
 }
-
-export type DeliveryRecords = ReturnType<typeof createDeliveryRecords>;

@@ -13,7 +13,12 @@ import { createDeliveryRecords, DELIVERY_RECORD_TTL_MS } from './records.js';
  * log, `handoff_deliveries_total{outcome="failed"}`, and the admin index. A status of a message
  * the service did not send (or older than a day) is not ours to record.
  */
-export function createStatusRecorder(deps: { redis: RedisClient; keys: Keys; logger: Logger; observer?: DeliveryObserver }) {
+export interface StatusRecorder {
+  /** Records every report of a delivery (each is atomic; their order does not matter, see delivery-status.lua). */
+  record(reports: readonly StatusReport[]): Promise<void>;
+}
+
+export function createStatusRecorder(deps: { redis: RedisClient; keys: Keys; logger: Logger; observer?: DeliveryObserver }): StatusRecorder {
   const { redis, keys, logger } = deps;
   const run = scriptsFor(redis);
   const records = createDeliveryRecords(redis, keys);
@@ -35,11 +40,8 @@ export function createStatusRecorder(deps: { redis: RedisClient; keys: Keys; log
   }
 
   return {
-    /** Records every report of a delivery (each is atomic; their order does not matter, see delivery-status.lua). */
     async record(reports: readonly StatusReport[]): Promise<void> {
       await Promise.all(reports.map(record));
     },
   };
 }
-
-export type StatusRecorder = ReturnType<typeof createStatusRecorder>;

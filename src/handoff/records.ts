@@ -1,7 +1,7 @@
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { ConversationRef } from '../conversations/types.js';
-import { createRecordIndex } from '../records/index-store.js';
+import { createRecordIndex, type RecordIndex } from '../records/index-store.js';
 import { handoffJobSchema, type HandoffJob } from './job.js';
 
 export type HandoffState = 'pending' | 'done' | 'failed';
@@ -70,7 +70,14 @@ export function learntFromHash(hash: Record<string, string>): HandoffLearnt {
 }
 
 /** Reading handoff records: by id (through the index's pointer) or by conversation. */
-export function createHandoffRecords(redis: RedisClient, keys: Keys) {
+export interface HandoffRecords {
+  index: RecordIndex<HandoffState>;
+  read(id: string, ref?: ConversationRef | null): Promise<HandoffRecord | null>;
+  /** The record with the job payload it was created with (validated) and what was learnt. */
+  readFull(id: string, ref?: ConversationRef | null): Promise<{ record: HandoffRecord; job: HandoffJob | null; learnt: HandoffLearnt } | null>;
+}
+
+export function createHandoffRecords(redis: RedisClient, keys: Keys): HandoffRecords {
   const index = createRecordIndex(redis, keys, 'handoff', HANDOFF_STATES);
 
   async function hashOf(id: string, ref?: ConversationRef | null): Promise<Record<string, string> | null> {
@@ -102,5 +109,3 @@ export function createHandoffRecords(redis: RedisClient, keys: Keys) {
     },
   };
 }
-
-export type HandoffRecords = ReturnType<typeof createHandoffRecords>;

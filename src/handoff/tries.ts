@@ -40,7 +40,20 @@ export interface HandoffEnding {
  * would do harm, and the ending — which moves the conversation in the same script
  * (scripts/handoff-finish.lua) when it still waits for this handoff.
  */
-export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logger) {
+/** A handoff's tries, as a worker makes them (see {@link createHandoffTries}). */
+export interface HandoffTries {
+  /** Counts a try and reads the conversation, in one call. `missing`: not committed (yet). */
+  startAttempt(job: HandoffJob): Promise<AttemptStart>;
+  /** Claims the side effect for this try (one try at a time) and re-checks the conversation, right before the platform request. */
+  claimSideEffect(job: HandoffJob, holder: string, leaseMs: number, checked: boolean): Promise<SideEffectClaim>;
+  /** The holder's try is over: its claim stays, settled ("may have applied"). */
+  settleSideEffect(job: HandoffJob, holder: string): Promise<void>;
+  recordError(job: HandoffJob, message: string): Promise<void>;
+  /** Ends the handoff once (-1: had already ended; 0: the conversation had moved on; 1: ended, conversation updated). */
+  finish(job: HandoffJob, outcome: 'done' | 'failed', ending: HandoffEnding): Promise<-1 | 0 | 1>;
+}
+
+export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logger): HandoffTries {
   const run = scriptsFor(redis);
   const recordKey = (job: HandoffJob) => keys.handoff(job.channel, job.phone, job.handoffId);
   const handoffIndex = createRecordIndex(redis, keys, 'handoff', HANDOFF_STATES);
@@ -119,5 +132,3 @@ export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logg
     },
   };
 }
-
-export type HandoffTries = ReturnType<typeof createHandoffTries>;

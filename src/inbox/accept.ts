@@ -38,7 +38,12 @@ export interface InboxDeps {
  * - A message sent from the business's own number is decided at once (our echo, or a person
  *   taking the conversation), never queued behind the customer's messages (SPEC §8.4).
  */
-export function createInbox(deps: InboxDeps) {
+/** Accepting a delivery's messages (see {@link createInbox}). */
+export interface Inbox {
+  accept(messages: readonly ChannelMessage[]): Promise<AcceptResult>;
+}
+
+export function createInbox(deps: InboxDeps): Inbox {
   const { config, lanes, redis, keys, logger } = deps;
 
   return {
@@ -72,7 +77,7 @@ export function createInbox(deps: InboxDeps) {
       }
       await Promise.all(
         [...kicks.values()].map((k) =>
-          lanes.kickInbox(k.ref, k.delayMs, k.debounce).catch((error: unknown) => {
+          lanes.scheduleInboxDrain(k.ref, k.delayMs, k.debounce).catch((error: unknown) => {
             // Stored and indexed: the reconciler starts this inbox within a minute.
             logger.error({ err: error, channel: k.ref.channel, phone: k.ref.phone }, 'could not schedule an accepted message; the reconciler will');
           }),
@@ -83,5 +88,3 @@ export function createInbox(deps: InboxDeps) {
     },
   };
 }
-
-export type Inbox = ReturnType<typeof createInbox>;

@@ -40,19 +40,22 @@ function drainOptions(ref: ConversationRef, delayMs: number, debounce: boolean):
  * the outbox (replies → the channel). Each is drained by one job at a time per customer, so
  * messages are processed, and replies sent, one at a time in order across every process.
  */
-export function createLanes(queues: Pick<Queues, 'inbox' | 'outbox'>) {
+export interface Lanes {
+  /** Makes sure the customer's inbox is drained: now, or after `delayMs` (debounce, a new message restarting the delay). */
+  scheduleInboxDrain(ref: ConversationRef, delayMs?: number, debounce?: boolean): Promise<unknown>;
+  /** Makes sure the customer's outbox is drained. */
+  scheduleOutboxDrain(ref: ConversationRef): Promise<unknown>;
+}
+
+export function createLanes(queues: Pick<Queues, 'inbox' | 'outbox'>): Lanes {
   return {
-    /** Makes sure the customer's inbox is drained: now, or after `delayMs` (debounce). */
-    kickInbox(ref: ConversationRef, delayMs = 0, debounce = false): Promise<unknown> {
+    scheduleInboxDrain(ref: ConversationRef, delayMs = 0, debounce = false): Promise<unknown> {
       const data: LaneJob = { channel: ref.channel, phone: ref.phone };
       return queues.inbox.add('drain', data, drainOptions(ref, delayMs, debounce));
     },
-    /** Makes sure the customer's outbox is drained. */
-    kickOutbox(ref: ConversationRef): Promise<unknown> {
+    scheduleOutboxDrain(ref: ConversationRef): Promise<unknown> {
       const data: LaneJob = { channel: ref.channel, phone: ref.phone };
       return queues.outbox.add('drain', data, drainOptions(ref, 0, false));
     },
   };
 }
-
-export type Lanes = ReturnType<typeof createLanes>;

@@ -42,7 +42,26 @@ export function fileInBackground(filings: readonly (() => Promise<unknown>)[], l
  * skip entries whose record is gone; the maintenance job trims old entries and repairs
  * entries filed under the wrong state.
  */
-export function createRecordIndex<S extends string>(redis: RedisClient, keys: Keys, kind: RecordKind, states: readonly S[]) {
+export interface RecordIndex<S extends string> {
+  readonly states: readonly S[];
+  key(state: S): string;
+  /** Files `id` under `state` (and no other) with `score` (ms). */
+  file(id: string, state: S, score: number): Promise<unknown>;
+  /** Points `id` at its conversation for `ttlMs`. */
+  point(id: string, ref: ConversationRef, ttlMs: number): Promise<unknown>;
+  /** The conversation `id`'s record lives in, or null when unknown (never created, or expired). */
+  locate(id: string): Promise<ConversationRef | null>;
+  /** Up to `limit` ids per state, newest first, with their scores. */
+  newest(state: S, limit: number, offset?: number): Promise<{ id: string; score: number }[]>;
+  /** Oldest entries of `state` with a score up to `maxScore`. */
+  oldest(state: S, maxScore: number, limit: number): Promise<string[]>;
+  /** Drops entries filed before `beforeMs` (their records have expired). Returns how many. */
+  trim(state: S, beforeMs: number): Promise<number>;
+  /** Drops one entry (its record is gone). */
+  forget(id: string): Promise<unknown>;
+}
+
+export function createRecordIndex<S extends string>(redis: RedisClient, keys: Keys, kind: RecordKind, states: readonly S[]): RecordIndex<S> {
   const run = scriptsFor(redis);
   const indexKeys = states.map((state) => keys.index(kind, state));
 
@@ -89,5 +108,3 @@ export function createRecordIndex<S extends string>(redis: RedisClient, keys: Ke
     },
   };
 }
-
-export type RecordIndex<S extends string> = ReturnType<typeof createRecordIndex<S>>;

@@ -25,7 +25,14 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * call that may have reached Toolzz (it is not idempotent). Resolves with the answer or the
  * failure — what the turn decides from — and throws only what is not Toolzz's failure.
  */
-export function createBotCaller(deps: BotCallerDeps) {
+export interface BotCaller {
+  /** The agent's answer after following transfers, or why it could not answer (a Toolzz failure). */
+  answer(channel: ChannelConfig, conversation: Conversation, text: string, log: Logger): Promise<BotAnswer>;
+  /** The failure a batch gets whose bot calls were cut by crashes twice. */
+  interrupted(channel: ChannelConfig, log: Logger): BotAnswer;
+}
+
+export function createBotCaller(deps: BotCallerDeps): BotCaller {
   const { config, toolzz } = deps;
   const sleep = deps.sleep ?? defaultSleep;
 
@@ -86,5 +93,3 @@ export function createBotCaller(deps: BotCallerDeps) {
     },
   };
 }
-
-export type BotCaller = ReturnType<typeof createBotCaller>;

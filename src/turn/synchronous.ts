@@ -46,7 +46,12 @@ function answerOf(outcome: Exclude<TurnOutcome, { kind: 'bot_failed' }>): Pipeli
  * Redis, a busy conversation or a lost lock); in every such case the message is left
  * unprocessed so the channel's retry goes through normally.
  */
-export function createPipeline(deps: PipelineDeps) {
+export interface Pipeline {
+  /** Processes one message of a synchronous channel; `logger` is called only when there is something to log (a child logger costs). */
+  process(channelName: string, message: InboundMessage, logger: () => Logger): Promise<PipelineResult>;
+}
+
+export function createPipeline(deps: PipelineDeps): Pipeline {
   const { config, locks, commits, turn } = deps;
 
   async function processLocked(channelName: string, message: InboundMessage, lock: ConversationLock, conversation: Conversation, log: Logger): Promise<PipelineResult> {
@@ -71,7 +76,6 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   return {
-    /** `logger` is called only when there is something to log (a child logger costs). */
     async process(channelName: string, message: InboundMessage, logger: () => Logger): Promise<PipelineResult> {
       if (!config.channels[channelName]) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
       const ref = { channel: channelName, phone: message.phone };
@@ -110,8 +114,6 @@ export function createPipeline(deps: PipelineDeps) {
     },
   };
 }
-
-export type Pipeline = ReturnType<typeof createPipeline>;
 
 function replay(record: MessageRecord): PipelineResult {
   return { status: record.status, body: { ...record.body, duplicate: true } };

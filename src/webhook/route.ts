@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { ChannelKit, IgnoreReason } from '../channels/types.js';
+import type { ConfiguredChannel, IgnoreReason } from '../channels/types.js';
 import type { StatusRecorder } from '../delivery/statuses.js';
 import { isAsyncChannel, type Config } from '../config/index.js';
 import { AppError } from '../errors.js';
@@ -15,7 +15,7 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 export interface WebhookDeps {
   config: Config;
-  channels: ReadonlyMap<string, ChannelKit>;
+  channels: ReadonlyMap<string, ConfiguredChannel>;
   /** Synchronous `json` channels. */
   pipeline: Pipeline;
   /** Asynchronous channels. */
@@ -63,13 +63,13 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
   async function handle(req: Request, res: Response, next: NextFunction): Promise<void> {
     try {
       const name = res.locals.channel as string;
-      const kit = deps.channels.get(name) as ChannelKit;
+      const configured = deps.channels.get(name) as ConfiguredChannel;
       const channel = deps.config.channels[name];
       if (!channel) throw new AppError('unknown_channel', 'unknown channel', 404);
       const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       // Credentials first, on the raw bytes: a request that fails them gets 401 whatever its
       // body (SPEC §8.4), and tells an unauthenticated caller nothing about what it sent.
-      if (!kit.adapter.authenticate({ raw, headers: req.headers, query: queryOf(req) })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
+      if (!configured.adapter.authenticate({ raw, headers: req.headers, query: queryOf(req) })) throw new AppError('unauthorized', 'missing or bad credentials', 401);
       // JSON is UTF-8; ids made of invalid bytes must not collapse into the same U+FFFD key.
       let text: string;
       try {
@@ -101,7 +101,7 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
         return;
       }
 
-      const parsed = kit.adapter.parse(body);
+      const parsed = configured.adapter.parse(body);
       if (!parsed.ok) {
         invalid(res, parsed.issues);
         return;
@@ -129,11 +129,11 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
 
   router.post('/webhooks/:channel', precheck, readRaw, handle);
   router.get('/webhooks/:channel', (req, res, next) => {
-    const kit = deps.channels.get(String(req.params.channel));
-    if (!kit) return next(new AppError('unknown_channel', 'unknown channel', 404));
-    res.locals.channel = kit.name;
-    if (!kit.adapter.verify) return next(new AppError('not_found', 'this channel has no verification endpoint', 404));
-    const answer = kit.adapter.verify(queryOf(req));
+    const configured = deps.channels.get(String(req.params.channel));
+    if (!configured) return next(new AppError('unknown_channel', 'unknown channel', 404));
+    res.locals.channel = configured.name;
+    if (!configured.adapter.verify) return next(new AppError('not_found', 'this channel has no verification endpoint', 404));
+    const answer = configured.adapter.verify(queryOf(req));
     res.status(answer.status).type('text/plain').send(answer.body);
   });
   return router;

@@ -7,7 +7,7 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createChannels } from '../../src/channels/index.js';
 import { MAX_TEXT_CHARS } from '../../src/channels/text.js';
-import type { ChannelKit, ChannelSender, OutgoingPart } from '../../src/channels/types.js';
+import type { ConfiguredChannel, ChannelSender, OutgoingPart } from '../../src/channels/types.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { Outgoing, StoredDelivery } from '../../src/delivery/records.js';
 import { UpstreamError } from '../../src/errors.js';
@@ -99,11 +99,11 @@ const whatsapp = new WhatsappEmulator({ accessToken: WA_TOKEN });
 const callback = new CallbackReceiver();
 const evolution = new EvolutionEmulator({ apiKey: EVO_API_KEY, instances: ['loja', 'loja%41'] });
 const zapi = new ZapiEmulator({ clientToken: ZAPI_CLIENT_TOKEN, instanceId: ZAPI_INSTANCE_ID, instanceToken: ZAPI_INSTANCE_TOKEN });
-let kits: ReadonlyMap<string, ChannelKit> = new Map();
-let shortKits: ReadonlyMap<string, ChannelKit> = new Map();
+let kits: ReadonlyMap<string, ConfiguredChannel> = new Map();
+let shortKits: ReadonlyMap<string, ConfiguredChannel> = new Map();
 
 /** The channels, parsed as the service parses them; `overrides` replaces fields of one channel (a wrong credential). */
-function buildKits(overrides: { channel?: string; fields?: Record<string, unknown> } = {}, timeoutMs = TIMEOUT_MS): ReadonlyMap<string, ChannelKit> {
+function buildKits(overrides: { channel?: string; fields?: Record<string, unknown> } = {}, timeoutMs = TIMEOUT_MS): ReadonlyMap<string, ConfiguredChannel> {
   const channels: Record<string, Record<string, unknown>> = {
     wa: {
       kind: 'whatsapp-cloud',

@@ -210,12 +210,12 @@ describe('back to the bot is stored first (SPEC §8.4)', () => {
 describe('every accepted message is processed (SPEC §8.4)', () => {
   it('scheduling fails after the message was stored: the webhook still answers 200 and the reconciler processes it', async () => {
     const phone = newPhone();
-    const kick = h.core.lanes.kickInbox.bind(h.core.lanes);
-    h.core.lanes.kickInbox = () => Promise.reject(new Error('BullMQ add failed'));
+    const kick = h.core.lanes.scheduleInboxDrain.bind(h.core.lanes);
+    h.core.lanes.scheduleInboxDrain = () => Promise.reject(new Error('BullMQ add failed'));
     try {
       expect(await evo('evo', phone, 'oi')).toEqual({ status: 200, body: { status: 'accepted', accepted: 1 } });
     } finally {
-      h.core.lanes.kickInbox = kick;
+      h.core.lanes.scheduleInboxDrain = kick;
     }
     await h.logs.waitFor('could not schedule an accepted message');
     await h.evolution.waitForSent(1, (s) => s.number === phone);

@@ -10,7 +10,7 @@ export const evolution = {
   ownKeys: ['auth', 'evolution', 'takeoverOnOwnerMessage'],
   baseUrlEnv: { variable: 'EVOLUTION_BASE_URL', block: 'evolution' },
   isAsynchronous: () => true,
-  createKit: (name, channel, ctx) => ({
+  configure: (name, channel, ctx) => ({
     name,
     adapter: createEvolutionAdapter(name, channel),
     sender: createEvolutionSender(channel, { http: ctx.http, timeoutMs: ctx.deliveryTimeoutMs }),

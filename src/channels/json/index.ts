@@ -26,7 +26,7 @@ export const json = {
     }
     return problems;
   },
-  createKit: (name, channel, ctx) => ({
+  configure: (name, channel, ctx) => ({
     name,
     adapter: createJsonAdapter(name, channel),
     sender: channel.reply ? createCallbackSender(name, channel, { http: ctx.http, timeoutMs: ctx.deliveryTimeoutMs }) : undefined,

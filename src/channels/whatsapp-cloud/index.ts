@@ -23,7 +23,7 @@ export const whatsappCloud = {
     }
     return [];
   },
-  createKit: (name, channel, ctx) => ({
+  configure: (name, channel, ctx) => ({
     name,
     adapter: createWhatsappAdapter(name, channel, ctx.whatsappNumbers),
     sender: createWhatsappSender(channel, { http: ctx.http, timeoutMs: ctx.deliveryTimeoutMs }),

@@ -10,7 +10,7 @@ export const zapi = {
   ownKeys: ['auth', 'zapi', 'takeoverOnOwnerMessage'],
   baseUrlEnv: { variable: 'ZAPI_BASE_URL', block: 'zapi' },
   isAsynchronous: () => true,
-  createKit: (name, channel, ctx) => ({
+  configure: (name, channel, ctx) => ({
     name,
     adapter: createZapiAdapter(name, channel),
     sender: createZapiSender(channel, { http: ctx.http, timeoutMs: ctx.deliveryTimeoutMs }),
