@@ -9,6 +9,7 @@ const ON_CLUSTER = [
   'test/integration/back-to-bot.test.ts',
   'test/integration/hardening.test.ts',
   'test/integration/edges.test.ts',
+  'test/integration/identity.test.ts',
   'test/integration/admin.test.ts',
   'test/resilience/multi-process.test.ts',
   'test/cluster/*.test.ts',

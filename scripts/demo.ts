@@ -267,7 +267,26 @@ async function main(): Promise<void> {
   say(`  Bia: “ah, que bom! obrigada” → the bot stays quiet (Toolzz calls: ${toolzz.calls('send-message').length - callsBefore}, Evolution sends: ${evolution.sent().length - 1})`);
 
   say();
-  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone.'));
+  say(bold('7. One customer, many addresses (loja-evo): a WhatsApp LID first, then the phone — one conversation'));
+  const leoLid = '204563378945021';
+  const leoPhone = '5521987651234';
+  const sentBefore = evolution.sent().length;
+  await deliverEvolutionWebhook(`${base}/webhooks/loja-evo`, evolutionUpsert({ instance: 'loja', lid: leoLid, pushName: 'Léo', text: 'oi, quanto custa o frete?' }), evoHeaders);
+  say(`  Léo writes from a LID only (${leoLid}@lid, no phone in the message): “oi, quanto custa o frete?”`);
+  const [toLid] = await evolution.waitForSent(sentBefore + 1, undefined, 15_000).then((all) => all.slice(sentBefore));
+  const firstCall = toolzz.calls('send-message').at(-1)?.body as { conversationId?: string | null };
+  say(`    ${bold('Evolution')} ← sendText to ${toLid?.number}: “${toLid?.text}”`);
+  await deliverEvolutionWebhook(`${base}/webhooks/loja-evo`, evolutionUpsert({ instance: 'loja', lid: leoLid, phone: leoPhone, pushName: 'Léo', text: 'e para Niterói?' }), evoHeaders);
+  say(`  Léo again, now with his phone next to the LID (remoteJidAlt ${leoPhone}): “e para Niterói?”`);
+  const [toPhone] = await evolution.waitForSent(sentBefore + 2, undefined, 15_000).then((all) => all.slice(sentBefore + 1));
+  const secondCall = toolzz.calls('send-message').at(-1)?.body as { conversationId?: string | null };
+  say(`    ${bold('Evolution')} ← sendText to ${toPhone?.number}: “${toPhone?.text}”`);
+  say(
+    `    ${bold('Toolzz')}: the second message continued the conversation the LID started (${String(secondCall.conversationId)}${firstCall.conversationId ? '' : ', created by the first'}) — one customer`,
+  );
+
+  say();
+  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone; one customer across two addresses.'));
   const log = output.join('');
   if (/"level":(50|60)/.test(log)) say(dim('(the service logged errors; run with LOG_LEVEL=debug to see them)'));
 }

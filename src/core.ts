@@ -7,6 +7,7 @@ import { createConversationActions, type ConversationActions } from './conversat
 import { createConversationStore } from './conversations/store.js';
 import type { ConversationStore } from './conversations/types.js';
 import { MAX_RESPONSE_BYTES } from './http/request.js';
+import { createIdentity, type Identity } from './identity/resolver.js';
 import { createInbox, type Inbox } from './inbox/accept.js';
 import { createLanes, type Lanes } from './inbox/lanes.js';
 import { createInboxStore, type InboxStore } from './inbox/store.js';
@@ -38,6 +39,8 @@ export interface Core {
   conversations: ConversationStore;
   /** What can be done to a conversation, whoever asks (conversations/actions.ts). */
   actions: ConversationActions;
+  /** Every address to its customer (SPEC §11). */
+  identity: Identity;
   /** The customers' inboxes (asynchronous channels). */
   inboxStore: InboxStore;
   /** Accepting a delivery's messages into the inboxes (the webhook's side). */
@@ -87,9 +90,10 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     observer: metrics.pipeline,
   });
   const inboxStore = createInboxStore(redis, keys, conversations.leaseMs);
+  const identity = createIdentity({ config, redis, keys, logger });
   const toolzz = createToolzzClient({ baseUrl: config.toolzz.baseUrl, timeoutMs: config.toolzz.timeoutMs, http });
   const providers = createProviders(config.providers, http);
-  const statusCheck = createStatusChecker({ redis, keys, providers });
+  const statusCheck = createStatusChecker({ redis, keys, providers, identity });
   const turn = createTurn({ config, toolzz, handoffs: queues.handoff, statusCheck, actions, observer: metrics.pipeline });
   return {
     config,
@@ -100,8 +104,9 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     queues,
     conversations,
     actions,
+    identity,
     inboxStore,
-    inbox: createInbox({ config, redis, keys, inbox: inboxStore, actions, lanes, logger }),
+    inbox: createInbox({ config, redis, keys, inbox: inboxStore, actions, identity, lanes, logger }),
     turn,
     providers,
     channels,

@@ -39,6 +39,13 @@ export function createKeys(prefix: string) {
     sentLedger: (channel: string, phone: string) => `${prefix}:sent:${tag(channel, phone)}`,
     /** The platform was asked whether the human is done less than 30 s ago (SPEC §9.2). */
     statusCheck: (channel: string, phone: string) => `${prefix}:statuscheck:${tag(channel, phone)}`,
+    /**
+     * An alias of a customer (a WhatsApp LID `lid:<digits>` or a BSUID) → the customer's key
+     * (SPEC §11). In a slot of its own: it is read before the customer's scripts run.
+     */
+    alias: (channel: string, address: string) => `${prefix}:alias:{${channel}:${address}}`,
+    /** Every alias linked to a customer (admin `aliases`), in the customer's slot. */
+    aliases: (channel: string, customer: string) => `${prefix}:aliases:${tag(channel, customer)}`,
     /** id → the conversation its record lives in (`channel\nphone`), for lookups by id alone. */
     where: (kind: RecordKind, id: string) => `${prefix}:where:${kind}:${id}`,
     /**

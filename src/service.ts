@@ -16,10 +16,10 @@ export interface ApiService extends HttpService {
 /** The API side: webhooks → pipeline or inbox, /metrics, the admin API, platform events. `close()` stops the HTTP server only. */
 export function createApiService(core: Core): ApiService {
   const { config, redis, keys, logger, metrics, actions } = core;
-  const pipeline = createPipeline({ config, locks: core.conversations, commits: core.conversations, turn: core.turn });
-  const admin = createAdminRouter({ config, redis, keys, conversations: core.conversations, actions, queues: core.queues.all, http: core.http, logger });
-  const mehub = createMehubEventsRouter({ config, redis, keys, actions, logger });
-  const statuses = createStatusRecorder({ redis, keys, logger, observer: metrics.delivery });
+  const pipeline = createPipeline({ config, locks: core.conversations, commits: core.conversations, turn: core.turn, identity: core.identity });
+  const admin = createAdminRouter({ config, redis, keys, conversations: core.conversations, identity: core.identity, actions, queues: core.queues.all, http: core.http, logger });
+  const mehub = createMehubEventsRouter({ config, redis, keys, actions, identity: core.identity, logger });
+  const statuses = createStatusRecorder({ redis, keys, identity: core.identity, logger, observer: metrics.delivery });
   const webhook = { config, channels: core.channels, pipeline, inbox: core.inbox, statuses, observer: { inbound: metrics.inbound, ignoredMessages: metrics.ignoredMessages } };
   const app = createApp({ config, redis, webhook, logger, metrics, routers: [mehub, admin] });
   return Object.assign(httpService(app), { pipeline });

@@ -8,6 +8,8 @@ import type { HandoffJob } from '../src/handoff/job.js';
 import { HANDOFF_BACKOFF, readHandoffJob } from '../src/handoff/queue.js';
 import { retryDelayMs } from '../src/handoff/retry.js';
 import { createHandoffTries } from '../src/handoff/tries.js';
+import { isPhoneKey } from '../src/identity/key.js';
+import type { Identity } from '../src/identity/resolver.js';
 import { QUEUES, type Keys } from '../src/keys.js';
 import { lazyLogger } from '../src/observability/lazy-logger.js';
 import type { WorkerObserver } from '../src/observability/observers.js';
@@ -24,6 +26,8 @@ export interface HandoffWorkerDeps {
   providers: Record<ProviderName, HandoffProvider>;
   /** Ending a handoff, and what its end tells the customer. */
   actions: Pick<ConversationActions, 'endHandoff'>;
+  /** The other ninth-digit form a platform lookup tries (SPEC §11). */
+  identity: Pick<Identity, 'alternatePhone'>;
   logger: Logger;
   observer?: WorkerObserver;
 }
@@ -123,6 +127,15 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
 
     const channel = config.channels[job.channel];
     if (!channel) return fail(job, log, `channel ${job.channel} is not in the configuration any more`, start.attempts);
+    // SPEC §11: the platform gets the phone the customer last wrote from; a customer known only
+    // by a LID or a BSUID has none, and their handoff fails for good.
+    const contactPhone = job.contactPhone !== undefined ? job.contactPhone : isPhoneKey(job.phone) ? job.phone : null;
+    if (contactPhone === null) {
+      deps.observer?.attempt?.(job.provider, 'failed', seconds());
+      logger.warn({ ...fields, outcome: 'failed' }, 'handoff attempt');
+      return fail(job, log, 'no_phone: the customer is known only by a WhatsApp LID or a business-scoped user ID; a platform needs a phone', start.attempts);
+    }
+    const request = { ...job, phone: contactPhone, alternatePhone: deps.identity.alternatePhone(job.channel, contactPhone) };
     const provider = providers[channel.handoff.provider];
 
     // The claim's lease outlives the platform request (a holder that died frees it then).
@@ -130,7 +143,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     let holder: string | undefined;
     try {
       const outcome = await provider.perform({
-        job,
+        job: request,
         settings: channel.handoff,
         mayHaveApplied: start.mayHaveApplied,
         beforeSideEffect: async () => {

@@ -33,7 +33,18 @@ export function batchMessage(entries: readonly InboxEntry[], phone: string): Tur
   const first = entries[0] as InboxEntry;
   const text = first.kind === 'text' ? entries.map((e) => e.text ?? '').join('\n') : null;
   const name = [...entries].reverse().find((e) => e.name)?.name ?? null;
-  return { messageId: first.id, phone, name, text, address: first.replyTo, externalIds: first.externalIds ?? {} };
+  // Replies go where the customer's latest message came from (SPEC §11).
+  const last = entries[entries.length - 1] as InboxEntry;
+  return {
+    messageId: first.id,
+    phone,
+    name,
+    text,
+    address: last.replyTo,
+    addressKind: last.replyKind ?? 'phone',
+    contactPhone: [...entries].reverse().find((e) => e.contactPhone)?.contactPhone ?? (/^\d{10,15}$/.test(phone) ? phone : null),
+    externalIds: first.externalIds ?? {},
+  };
 }
 
 /**
@@ -99,7 +110,9 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
         outcome = result.outcome.kind;
         const sender = deps.channels.get(ref.channel)?.sender;
         deliveries = sender
-          ? result.events.flatMap((event) => sender.render(event).map((outgoing) => newDelivery(ref, { messageId: head.id, to: head.replyTo, outgoing, acceptedAt: head.acceptedAt })))
+          ? result.events.flatMap((event) =>
+              sender.render(event).map((outgoing) => newDelivery(ref, { messageId: head.id, to: message.address ?? head.replyTo, toKind: message.addressKind, outgoing, acceptedAt: head.acceptedAt })),
+            )
           : [];
         // Fenced by the lock, and superseded if a person took the conversation from the phone meanwhile (SPEC §8.4).
         const learnt = result.commit.conversation?.fields;

@@ -17,7 +17,7 @@ export interface WorkerService {
 
 export function createWorkerService(core: Core): WorkerService {
   const { config, keys, redis, logger, metrics, queues, channels, lanes, actions, conversations } = core;
-  const handoff = createHandoffWorker({ config, keys, redis, providers: core.providers, actions, logger, observer: metrics.worker });
+  const handoff = createHandoffWorker({ config, keys, redis, providers: core.providers, actions, identity: core.identity, logger, observer: metrics.worker });
   const inbox = createInboxWorker({ config, keys, locks: conversations, commits: conversations, inbox: core.inboxStore, turn: core.turn, channels, lanes, logger });
   const outbox = createOutboxWorker({ config, keys, redis, channels, logger, observer: metrics.delivery });
   const maintenance = createMaintenanceWorker({

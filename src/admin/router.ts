@@ -39,12 +39,14 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   createBullBoard({ queues: Object.values(deps.queues).map((q) => new BullMQAdapter(q, { readOnlyMode: false })), serverAdapter: board });
   router.use('/admin/queues', board.getRouter() as express.Router);
 
-  function refOf(req: Request): ConversationRef {
+  /** The customer any of their addresses names (SPEC §11): a phone in either form, `lid:<digits>`, a BSUID. */
+  async function refOf(req: Request): Promise<ConversationRef> {
     const channel = String(req.params.channel);
     if (!config.channels[channel]) throw new AppError('unknown_channel', 'unknown channel', 404);
-    const phone = normalizePhone(String(req.params.phone));
-    if (!phone) throw invalid('phone', 'must be a phone number with 10 to 15 digits');
-    return { channel, phone };
+    const raw = String(req.params.phone);
+    const customer = await deps.identity.lookup(channel, normalizePhone(raw) ?? raw);
+    if (!customer) throw invalid('phone', 'must be a phone number with 10 to 15 digits, lid:<digits> or a business-scoped user ID');
+    return { channel, phone: customer };
   }
 
   async function view(ref: ConversationRef, conversation: Conversation) {
@@ -58,6 +60,7 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
       takenBy: isWithHuman(state) ? (conversation.takenBy ?? 'handoff') : null,
       botId: conversation.botId ?? config.channels[ref.channel]?.bot.id ?? null,
       conversationId: conversation.conversationId,
+      aliases: await deps.identity.aliasesOf(ref.channel, ref.phone),
       handoff: record ? { id: record.id, provider: record.provider, state: record.state, attempts: record.attempts, lastError: record.lastError } : null,
     };
   }
@@ -65,7 +68,7 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   router.get(
     '/admin/conversations/:channel/:phone',
     route(async (req, res) => {
-      const ref = refOf(req);
+      const ref = await refOf(req);
       const conversation = await deps.conversations.get(ref);
       if (!conversation) throw new AppError('conversation_not_found', 'no conversation for this customer', 404);
       res.json(await view(ref, conversation));
@@ -75,7 +78,7 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   router.post(
     '/admin/conversations/:channel/:phone/release',
     route(async (req, res) => {
-      const ref = refOf(req);
+      const ref = await refOf(req);
       const result = await actions.releaseToBot(ref, 'admin');
       if (!result.released) throw new Error(`unreachable: an operator release has no guard (${result.why})`);
       logger.info({ channel: ref.channel, phone: ref.phone, handoffId: result.handoffId }, 'conversation released to the bot by an operator');

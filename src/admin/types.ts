@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config/index.js';
 import type { ConversationActions } from '../conversations/actions.js';
 import type { ConversationReader } from '../conversations/types.js';
+import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 
@@ -13,6 +14,7 @@ export interface AdminDeps {
   redis: RedisClient;
   keys: Keys;
   conversations: ConversationReader;
+  identity: Pick<Identity, 'lookup' | 'aliasesOf'>;
   actions: ConversationActions;
   /** Every queue, by name (the dashboard). */
   queues: Record<string, Queue>;

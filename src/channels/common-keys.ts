@@ -10,6 +10,13 @@ export const channelKeys = {
   }),
   humanTtlMinutes: z.number({ error: 'must be a number' }).positive({ error: 'must be > 0' }).default(1440),
   handoff: handoffSchema,
+  // SPEC §11: one customer, many addresses.
+  identity: z
+    .strictObject({
+      /** Both forms of a Brazilian mobile number are one customer (`false` turns it off). */
+      brazilNinthDigit: bool.default(true),
+    })
+    .prefault({}),
 };
 
 /** SPEC §8.3 default messages. */

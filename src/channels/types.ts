@@ -12,15 +12,28 @@ export interface InboundRequest {
   query: URLSearchParams;
 }
 
+/** What kind of address a reply goes to (SPEC §11): a phone, a WhatsApp LID, or a business-scoped user ID. */
+export type AddressKind = 'phone' | 'lid' | 'bsuid';
+
 /** One message of a delivery, in the one shape the pipeline understands. */
 export interface ChannelMessage {
   /** The configured channel it belongs to (a WhatsApp delivery may carry another number's messages). */
   channel: string;
   messageId: string;
-  /** Digits only: identifies the customer within the channel. */
-  phone: string;
-  /** Where replies go, exactly as the channel gave it (`from`, the JID's digits, `phone`). */
+  /**
+   * Digits of the phone the customer wrote from (for `owner`: the customer the business wrote
+   * to); null when the message carries only a WhatsApp LID or a business-scoped user ID. The
+   * customer is identified from this and `lid` / `bsuid` (SPEC §11, identity/).
+   */
+  phone: string | null;
+  /** A WhatsApp LID's digits (Evolution, Z-API), when the message carries one (SPEC §11). */
+  lid?: string;
+  /** A WhatsApp Cloud API business-scoped user ID (`user_id`, e.g. `BR.1502576394655843`), when given (SPEC §11). */
+  bsuid?: string;
+  /** Where replies go, exactly as the channel gave it (`from`, the JID's digits, `phone`, `<digits>@lid`, a BSUID). */
   to: string;
+  /** What `to` is: a phone (the default), a LID, or a BSUID (the Graph API's `recipient`). */
+  toKind?: AddressKind;
   name: string | null;
   /**
    * `text`: a customer text; `unsupported`: a customer message without text; `owner`: sent
@@ -75,8 +88,10 @@ export const WARN_REASONS: ReadonlySet<IgnoreReason> = new Set(['unreadable', 'u
  */
 export interface StatusReport {
   channel: string;
-  /** Digits of the customer the status is about (`recipient_id`). */
-  phone: string;
+  /** Digits of the customer the status is about (`recipient_id`); null when only a BSUID is given. */
+  phone: string | null;
+  /** `recipient_user_id`, when given. */
+  bsuid?: string;
   sentId: string;
   status: 'sent' | 'delivered' | 'read' | 'failed';
   /** When the channel says it happened (ms), for ordering. */

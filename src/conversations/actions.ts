@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ConfiguredChannel, ChannelMessage, HandoffEndEvent } from '../channels/types.js';
 import { isAsyncChannel, type Config } from '../config/index.js';
 import { textFingerprint } from '../delivery/echoes.js';
+import { lidAddress } from '../identity/key.js';
 import { newDelivery } from '../delivery/records.js';
 import { AppError } from '../errors.js';
 import type { HandoffJob } from '../handoff/job.js';
@@ -51,7 +52,7 @@ export interface ConversationActions {
    * who takes the conversation at once — decided at acceptance, before anything else of this
    * customer.
    */
-  takeOverFromPhone(message: ChannelMessage, now: number): Promise<OwnMessageVerdict>;
+  takeOverFromPhone(message: ChannelMessage, customer: ConversationRef, now: number): Promise<OwnMessageVerdict>;
   /**
    * Gives the conversation back to the bot, taking the customer's turn. `guard` may refuse
    * (returning why) once the turn is held; else an unknown conversation is AppError 404. A
@@ -105,21 +106,37 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
       handoffId: job.handoffId,
       ...(outcome === 'failed' && channel.handoff.failedMessage ? { failedMessage: channel.handoff.failedMessage } : {}),
     };
-    return sender.render(event).map((outgoing) => newDelivery(job, { messageId: job.messageId, to: job.address ?? job.phone, outgoing }));
+    return sender.render(event).map((outgoing) => newDelivery(job, { messageId: job.messageId, to: job.address ?? job.phone, toKind: job.addressKind ?? 'phone', outgoing }));
   }
 
   return {
-    async takeOverFromPhone(message, now) {
+    async takeOverFromPhone(message, ref, now) {
+      // A send made under the customer's LID or BSUID before it was linked to their phone
+      // left its echo key and ledger entry in that address's slot (SPEC §11, §8.4).
+      const fingerprint = message.text !== undefined ? textFingerprint(message.text) : '';
+      const former = [message.lid !== undefined ? lidAddress(message.lid) : null, message.bsuid ?? null].filter((key): key is string => key !== null && key !== ref.phone);
+      const sentToAlias =
+        former.length > 0 &&
+        (
+          await Promise.all(
+            former.map(async (key) =>
+              (await deps.redis.exists(deps.keys.echo(ref.channel, key, message.messageId))) === 1 || (fingerprint !== '' && (await deps.redis.hexists(deps.keys.sentLedger(ref.channel, key), fingerprint))) === 1,
+            ),
+          )
+        ).some(Boolean);
       const channel = config.channels[message.channel];
       const takeoverOn = channel !== undefined && isAsyncChannel(channel) && channel.kind !== 'json' && channel.takeoverOnOwnerMessage;
       const humanUntil = now + (channel?.humanTtlMinutes ?? 0) * 60_000;
-      const ref = { channel: message.channel, phone: message.phone };
       const verdict = await ownMessages.decide(ref, {
         id: message.messageId,
-        fingerprint: message.text !== undefined ? textFingerprint(message.text) : '',
+        fingerprint,
         sentByApi: message.sentByApi === true,
+        sentToAlias,
         takeover: takeoverOn
-          ? { fields: { state: 'human', handoffId: null, humanUntil, takenBy: 'phone', address: message.to }, ttlMs: conversationTtlMs(idleTtlMs, humanUntil, now) }
+          ? {
+              fields: { state: 'human', handoffId: null, humanUntil, takenBy: 'phone', address: message.to, addressKind: message.toKind ?? 'phone', ...(message.phone ? { contactPhone: message.phone } : {}) },
+              ttlMs: conversationTtlMs(idleTtlMs, humanUntil, now),
+            }
           : null,
       });
       if (verdict.kind === 'person' && verdict.effect === 'takeover') {

@@ -17,7 +17,7 @@ export const ACCEPTED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
  */
 export type OwnMessageVerdict =
   | { kind: 'duplicate' }
-  | { kind: 'echo'; how: 'id' | 'api' | 'text' }
+  | { kind: 'echo'; how: 'id' | 'api' | 'alias' | 'text' }
   | { kind: 'person'; effect: 'takeover' | 'off' | 'platform'; wasByPhone: boolean };
 
 /** A message sent from the business's own number, as {@link OwnMessages.decide} needs it. */
@@ -26,6 +26,8 @@ export interface OwnMessage {
   /** Its text's fingerprint (delivery/echoes.ts), '' when it has none. */
   fingerprint: string;
   sentByApi: boolean;
+  /** It is the echo of a send made to this customer under another address, before the two were linked (SPEC §11). */
+  sentToAlias?: boolean;
   /** What a takeover writes; null when takeovers are off on the channel. */
   takeover: { fields: Partial<Conversation>; ttlMs: number } | null;
 }
@@ -49,6 +51,7 @@ export function createOwnMessages(redis: RedisClient, keys: Keys): OwnMessages {
         recordTtlMs: ACCEPTED_TTL_MS,
         fingerprint: message.fingerprint,
         sentByApi: message.sentByApi,
+        sentToAlias: message.sentToAlias === true,
         takeover: message.takeover ? { fields: conversationFields(message.takeover.fields), ttlMs: Math.max(1, Math.ceil(message.takeover.ttlMs)) } : false,
       };
       const reply = await guarded(
@@ -59,7 +62,7 @@ export function createOwnMessages(redis: RedisClient, keys: Keys): OwnMessages {
         ),
       );
       if (reply[0] === 'duplicate') return { kind: 'duplicate' };
-      if (reply[0] === 'echo') return { kind: 'echo', how: reply[1] as 'id' | 'api' | 'text' };
+      if (reply[0] === 'echo') return { kind: 'echo', how: reply[1] as 'id' | 'api' | 'alias' | 'text' };
       return { kind: 'person', effect: reply[1] as 'takeover' | 'off' | 'platform', wasByPhone: reply[2] === '1' };
     },
   };

@@ -17,8 +17,12 @@ export interface Conversation {
   humanUntil: number | null;
   /** Who has the conversation while it is with a human. */
   takenBy: TakenBy | null;
-  /** Where the channel reaches this customer, exactly as it gave it (`from`, the JID's digits…). */
+  /** Where the channel reaches this customer, exactly as it gave it (`from`, the JID's digits, `<digits>@lid`, a BSUID). */
   address: string | null;
+  /** What `address` is (SPEC §11): a phone (null = phone), a WhatsApp LID, a business-scoped user ID. */
+  addressKind: 'phone' | 'lid' | 'bsuid' | null;
+  /** The phone digits the customer last wrote from, as written (what a platform is given, SPEC §11); null when unknown. */
+  contactPhone: string | null;
   /**
    * How many times a person took the conversation from the phone (SPEC §8.4). Written only by
    * the scripts that accept such a message; a turn or a reply that began under an older value
@@ -35,6 +39,8 @@ export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
   humanUntil: null,
   takenBy: null,
   address: null,
+  addressKind: null,
+  contactPhone: null,
   phoneGen: 0,
 });
 
@@ -61,6 +67,8 @@ export function conversationFromHash(hash: Record<string, string> | readonly str
     humanUntil: Number.isFinite(humanUntil) ? humanUntil : null,
     takenBy: fields.takenBy === 'phone' || fields.takenBy === 'handoff' ? fields.takenBy : null,
     address: fields.address || null,
+    addressKind: fields.addressKind === 'lid' || fields.addressKind === 'bsuid' || fields.addressKind === 'phone' ? fields.addressKind : null,
+    contactPhone: fields.contactPhone || null,
     phoneGen: Number(fields.phoneGen) || 0,
   };
 }
@@ -75,6 +83,8 @@ export function conversationFields(conversation: Partial<Conversation>, now = Da
   if (conversation.humanUntil !== undefined) fields.humanUntil = conversation.humanUntil === null ? '' : String(conversation.humanUntil);
   if (conversation.takenBy !== undefined) fields.takenBy = conversation.takenBy ?? '';
   if (conversation.address !== undefined) fields.address = conversation.address ?? '';
+  if (conversation.addressKind !== undefined) fields.addressKind = conversation.addressKind ?? '';
+  if (conversation.contactPhone !== undefined) fields.contactPhone = conversation.contactPhone ?? '';
   return fields;
 }
 

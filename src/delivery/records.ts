@@ -53,6 +53,8 @@ const STATUSES: readonly string[] = ['sent', 'delivered', 'read', 'failed'];
 /** A delivery as the outbox worker reads it. */
 export interface StoredDelivery extends DeliveryRecord {
   to: string;
+  /** What `to` is (SPEC §11): a phone, a WhatsApp LID (`<digits>@lid`), or a BSUID (Graph `recipient`). */
+  toKind: 'phone' | 'lid' | 'bsuid';
   outgoing: Outgoing;
   /** Parts of a split text already sent (they are not sent again). */
   partsSent: number;
@@ -84,6 +86,7 @@ export function deliveryFromHash(hash: Record<string, string>): StoredDelivery |
     finishedAt: hash.finishedAt || null,
     status: STATUSES.includes(hash.status ?? '') ? (hash.status as DeliveryStatus) : null,
     to: hash.to ?? hash.phone ?? '',
+    toKind: hash.toKind === 'lid' || hash.toKind === 'bsuid' ? hash.toKind : 'phone',
     outgoing,
     partsSent: Number(hash.partsSent ?? '0') || 0,
     acceptedAt: Number.isFinite(acceptedAt) && acceptedAt > 0 ? acceptedAt : null,
@@ -101,7 +104,10 @@ export function publicDelivery(d: StoredDelivery): DeliveryRecord {
  * carries the fingerprint of each part it will be sent as, so that its echoes are known as ours
  * by their text too (delivery/echoes.ts).
  */
-export function newDelivery(ref: ConversationRef, draft: { messageId: string; to: string; outgoing: Outgoing; acceptedAt?: number | null }): NewDelivery {
+export function newDelivery(
+  ref: ConversationRef,
+  draft: { messageId: string; to: string; toKind?: 'phone' | 'lid' | 'bsuid'; outgoing: Outgoing; acceptedAt?: number | null },
+): NewDelivery {
   const id = randomUUID();
   const fingerprints = draft.outgoing.kind === 'text' ? splitText(draft.outgoing.text).map(textFingerprint).join(',') : '';
   return {
@@ -112,6 +118,7 @@ export function newDelivery(ref: ConversationRef, draft: { messageId: string; to
       phone: ref.phone,
       messageId: draft.messageId,
       to: draft.to,
+      toKind: draft.toKind ?? 'phone',
       outgoing: JSON.stringify(draft.outgoing),
       state: 'pending',
       attempts: '0',

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { StatusReport } from '../channels/types.js';
+import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { DeliveryObserver } from '../observability/observers.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -18,23 +19,33 @@ export interface StatusRecorder {
   record(reports: readonly StatusReport[]): Promise<void>;
 }
 
-export function createStatusRecorder(deps: { redis: RedisClient; keys: Keys; logger: Logger; observer?: DeliveryObserver }): StatusRecorder {
+export function createStatusRecorder(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  identity: Pick<Identity, 'phoneKey' | 'lookup'>;
+  logger: Logger;
+  observer?: DeliveryObserver;
+}): StatusRecorder {
   const { redis, keys, logger } = deps;
   const run = scriptsFor(redis);
   const records = createDeliveryRecords(redis, keys);
 
   async function record(report: StatusReport): Promise<void> {
-    const deliveryId = await redis.get(keys.echo(report.channel, report.phone, report.sentId));
+    // The recipient to their customer (SPEC §11): the echo key lives in the customer's slot.
+    const customer =
+      report.phone !== null ? deps.identity.phoneKey(report.channel, report.phone) : report.bsuid !== undefined ? await deps.identity.lookup(report.channel, report.bsuid) : null;
+    if (customer === null) return;
+    const deliveryId = await redis.get(keys.echo(report.channel, customer, report.sentId));
     if (!deliveryId) return;
     const now = Date.now();
     const lastError = report.error ? `whatsapp_${report.error.code ?? 'failed'}: ${report.error.title}` : '';
     const spec = { status: report.status, at: report.at, lastError, finishedAt: new Date(now).toISOString(), failedTtlMs: DELIVERY_RECORD_TTL_MS };
-    const reply = await run<string[]>('delivery-status', [keys.delivery(report.channel, report.phone, deliveryId)], [JSON.stringify(spec)]);
+    const reply = await run<string[]>('delivery-status', [keys.delivery(report.channel, customer, deliveryId)], [JSON.stringify(spec)]);
     if (reply[0] !== 'failed') return;
     await records.index.file(deliveryId, 'failed', now);
     if (reply[1] !== 'failed') deps.observer?.delivery?.(report.channel, 'failed');
     logger.error(
-      { channel: report.channel, phone: report.phone, deliveryId, sentId: report.sentId, lastError, stateBefore: reply[1] },
+      { channel: report.channel, phone: customer, deliveryId, sentId: report.sentId, lastError, stateBefore: reply[1] },
       'the channel reports a reply it had accepted as failed; the delivery is recorded failed',
     );
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CUSTOMER_KEY } from '../identity/key.js';
 import { PROVIDER_NAMES, type ProviderName } from '../providers/registry.js';
 
 /**
@@ -10,7 +11,10 @@ export const handoffJobSchema = z.strictObject({
   handoffId: z.uuid(),
   channel: z.string().regex(/^[a-z0-9-]{1,64}$/),
   provider: z.enum(PROVIDER_NAMES as [ProviderName, ...ProviderName[]]),
-  phone: z.string().regex(/^\d{10,15}$/),
+  /** The customer's key (SPEC §11): the conversation (and this handoff's record) is theirs. */
+  phone: z.string().regex(CUSTOMER_KEY),
+  /** The phone digits the customer last wrote from, for the platform; null: known only by a LID or a BSUID (`no_phone`). Absent in jobs of earlier versions (then `phone`). */
+  contactPhone: z.string().regex(/^\d{10,15}$/).nullable().optional(),
   name: z.string().nullable(),
   botId: z.string().min(1),
   conversationId: z.string().min(1),
@@ -20,7 +24,9 @@ export const handoffJobSchema = z.strictObject({
   /** `transfer_to_agent` (the bot asked), `bot_failure`, `unsupported` (SPEC §8.3). */
   reason: z.string().min(1),
   /** Where the channel reaches the customer, as it gave it (asynchronous channels). */
-  address: z.string().min(1).max(128).optional(),
+  address: z.string().min(1).max(160).optional(),
+  /** What `address` is (SPEC §11). */
+  addressKind: z.enum(['phone', 'lid', 'bsuid']).optional(),
   externalIds: z.strictObject({
     mehubChatToken: z.string().optional(),
     superagentesConversationId: z.string().optional(),

@@ -3,6 +3,7 @@ import type { ChannelMessage } from '../channels/types.js';
 import type { Config } from '../config/index.js';
 import type { ConversationActions } from '../conversations/actions.js';
 import type { ConversationRef } from '../conversations/types.js';
+import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { laneId, type Lanes } from './lanes.js';
@@ -20,6 +21,7 @@ export interface InboxDeps {
   keys: Keys;
   inbox: InboxStore;
   actions: Pick<ConversationActions, 'takeOverFromPhone'>;
+  identity: Pick<Identity, 'resolve'>;
   lanes: Lanes;
   logger: Logger;
 }
@@ -49,27 +51,33 @@ export function createInbox(deps: InboxDeps): Inbox {
   return {
     async accept(messages: readonly ChannelMessage[]): Promise<AcceptResult> {
       const now = Date.now();
-      const customers = new Map<string, ConversationRef>();
-      for (const message of messages) if (message.kind !== 'owner') customers.set(laneId(message), { channel: message.channel, phone: message.phone });
-      const filed = customers.size > 0 ? redis.zadd(keys.inboxIndex(), ...[...customers.values()].flatMap((ref) => [now, `${ref.channel}\n${ref.phone}`])) : null;
+      // Every message to its customer first (SPEC §11), then every write in one tick, in the
+      // delivery's order (a customer's messages reach the inbox in the order they came).
+      const customers = await Promise.all(messages.map((message) => deps.identity.resolve(message.channel, message)));
+      const refs = messages.map((message, i) => ({ channel: message.channel, phone: customers[i] as string }));
+      const waiting = new Map<string, ConversationRef>();
+      messages.forEach((message, i) => {
+        if (message.kind !== 'owner') waiting.set(laneId(refs[i] as ConversationRef), refs[i] as ConversationRef);
+      });
+      const filed = waiting.size > 0 ? redis.zadd(keys.inboxIndex(), ...[...waiting.values()].flatMap((ref) => [now, `${ref.channel}\n${ref.phone}`])) : null;
       const results = await Promise.all([
         filed,
-        ...messages.map(async (message) => {
-          if (message.kind === 'owner') return { message, accepted: (await deps.actions.takeOverFromPhone(message, now)).kind !== 'duplicate', firstHeldAt: null };
-          const entry: InboxEntry = { id: message.messageId, kind: message.kind, replyTo: message.to, acceptedAt: now };
+        ...messages.map(async (message, i) => {
+          const ref = refs[i] as ConversationRef;
+          if (message.kind === 'owner') return { message, ref, accepted: (await deps.actions.takeOverFromPhone(message, ref, now)).kind !== 'duplicate', firstHeldAt: null };
+          const entry: InboxEntry = { id: message.messageId, kind: message.kind, replyTo: message.to, acceptedAt: now, contactPhone: message.phone };
+          if (message.toKind && message.toKind !== 'phone') entry.replyKind = message.toKind;
           if (message.text !== undefined) entry.text = message.text;
           if (message.name) entry.name = message.name;
           if (message.what) entry.contentType = message.what;
           if (message.externalIds && Object.keys(message.externalIds).length > 0) entry.externalIds = message.externalIds;
-          const ref = { channel: message.channel, phone: message.phone };
-          return { message, ...(await deps.inbox.accept(ref, entry)) };
+          return { message, ref, ...(await deps.inbox.accept(ref, entry)) };
         }),
       ]).then(([, ...stored]) => stored);
       // One kick per customer, with the debounce delay its held messages leave (SPEC §9.1).
       const kicks = new Map<string, { ref: ConversationRef; delayMs: number; debounce: boolean }>();
-      for (const { message, firstHeldAt } of results) {
+      for (const { message, ref, firstHeldAt } of results) {
         if (message.kind === 'owner') continue;
-        const ref = { channel: message.channel, phone: message.phone };
         const debounceMs = config.channels[ref.channel]?.debounceMs ?? 0;
         const heldFor = debounceMs > 0 && message.kind === 'text';
         const readyAt = heldFor ? Math.min(now + debounceMs, (firstHeldAt ?? now) + 5 * debounceMs) : now;

@@ -1,6 +1,7 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { ConversationRef } from '../conversations/types.js';
+import { CUSTOMER_KEY } from '../identity/key.js';
 import type { Queues } from '../queues.js';
 
 /** Failed drain jobs stay this long (the reconciler starts their lane again). */
@@ -10,7 +11,7 @@ const KEEP_FAILED_SECONDS = 7 * 24 * 60 * 60;
 export const laneId = (ref: ConversationRef) => `${ref.channel}:${ref.phone}`;
 
 /** A lane job's payload (the contract between the producers below and the lane workers). */
-export const laneJobSchema = z.strictObject({ channel: z.string().regex(/^[a-z0-9-]{1,64}$/), phone: z.string().regex(/^\d{10,15}$/) });
+export const laneJobSchema = z.strictObject({ channel: z.string().regex(/^[a-z0-9-]{1,64}$/), phone: z.string().regex(CUSTOMER_KEY) });
 export type LaneJob = z.infer<typeof laneJobSchema>;
 
 /** A lane job's payload as a worker reads it: the customer, or what is wrong with it. */

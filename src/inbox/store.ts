@@ -17,6 +17,10 @@ export interface InboxEntry {
   name?: string | null;
   /** The address to reply to, as the channel gave it. */
   replyTo: string;
+  /** What `replyTo` is (SPEC §11); absent = a phone. */
+  replyKind?: 'lid' | 'bsuid';
+  /** The phone digits the customer wrote from, as written (null: a LID or a BSUID only). */
+  contactPhone?: string | null;
   /** What an unsupported message was (audio, sticker…), for logs. */
   contentType?: string;
   externalIds?: HandoffJob['externalIds'];
@@ -39,6 +43,8 @@ function readEntry(raw: string): InboxEntry {
   const contentType = stored.contentType ?? stored.what;
   if (contentType !== undefined) entry.contentType = contentType;
   if (stored.externalIds !== undefined) entry.externalIds = stored.externalIds;
+  if (stored.replyKind !== undefined) entry.replyKind = stored.replyKind;
+  if (stored.contactPhone !== undefined) entry.contactPhone = stored.contactPhone;
   return entry;
 }
 

@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import type { ConversationActions, ReleaseResult } from '../conversations/actions.js';
 import { effectiveState } from '../conversations/state.js';
 import type { HeldTurn } from '../conversations/types.js';
+import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { AppError } from '../errors.js';
@@ -55,6 +56,7 @@ export interface MehubEventsDeps {
   redis: RedisClient;
   keys: Keys;
   actions: ConversationActions;
+  identity: Pick<Identity, 'phoneKey'>;
   logger: Logger;
 }
 
@@ -139,7 +141,8 @@ export function createMehubEventsRouter(deps: MehubEventsDeps): express.Router {
           });
         }
         const about = { chatToken: chat.data.chat.token, at: eventTime(envelope.data.timestamp) };
-        for (const channel of byDestination.get(chat.data.chat.channel.token) ?? []) if (await release(channel, phone, webhookId, about)) released += 1;
+        // The contact's phone in either ninth-digit form names the customer (SPEC §11).
+        for (const channel of byDestination.get(chat.data.chat.channel.token) ?? []) if (await release(channel, deps.identity.phoneKey(channel, phone), webhookId, about)) released += 1;
       }
       await redis.set(seenKey, '1', 'PX', EVENT_TTL_MS);
       res.json({ status: 'ok' });

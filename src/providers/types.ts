@@ -12,6 +12,10 @@ export interface HandoffLearnt {
 
 /** What a platform needs to know about the customer being handed over (a handoff job carries it). */
 export interface HandoffRequest extends NoteInput {
+  /** The phone the customer last wrote from (digits, as written). */
+  phone: string;
+  /** The same number's other Brazilian ninth-digit form, tried once when a lookup by `phone` finds nothing (SPEC §11); null when none. */
+  alternatePhone?: string | null;
   externalIds: { mehubChatToken?: string; superagentesConversationId?: string };
 }
 
@@ -68,6 +72,8 @@ export interface HandoffProvider {
 
 export interface StatusQuery {
   phone: string;
+  /** The other ninth-digit form (SPEC §11), asked too when `phone` finds nothing. */
+  alternatePhone?: string | null;
   settings: HandoffBlock;
   /** What the worker learnt at handoff time (the SuperAgentes conversation it changed…). */
   learnt: HandoffLearnt;

@@ -18,6 +18,7 @@ export type ScriptName =
   | 'begin'
   | 'claim-batch'
   | 'commit-turn'
+  | 'customer-merge'
   | 'delivery-begin'
   | 'delivery-end'
   | 'delivery-status'

@@ -37,10 +37,20 @@ export interface EvolutionUpsertOptions {
   remoteJid?: string;
   /** The customer's digits: the JID, or with `lid` the phone next to it (`remoteJidAlt` / `senderPn`). */
   phone?: string;
-  /** A WhatsApp LID's digits: `remoteJid` is `<lid>@lid` and `addressingMode` `lid` (SPEC §11). */
+  /**
+   * A WhatsApp LID's digits (SPEC §11). Alone or with `addressingMode: 'lid'` (the default),
+   * `remoteJid` is `<lid>@lid` and `phone` (if any) is next to it; with `phone` and
+   * `addressingMode: 'pn'`, `remoteJid` is the phone's JID and the LID is next to it.
+   */
   lid?: string;
-  /** Where a LID message carries the phone: `remoteJidAlt` (Baileys 7, default) or `senderPn` (older versions). */
-  lidPhoneField?: 'remoteJidAlt' | 'senderPn';
+  /** Which of `phone` and `lid` is the chat (`remoteJid`) when both are given, as Baileys 7 marks it in `key.addressingMode`. */
+  addressingMode?: 'lid' | 'pn';
+  /**
+   * Where the other address of a message with both goes: `remoteJidAlt` (Baileys 7, Evolution
+   * 2.3.x; the default), or the older versions' field — `senderPn` (the phone next to a LID) or
+   * `senderLid` (the LID next to a phone).
+   */
+  lidPhoneField?: 'remoteJidAlt' | 'senderPn' | 'senderLid';
   /** Default: 32 upper-case hex characters (an Android-sent id). */
   id?: string;
   fromMe?: boolean;
@@ -98,7 +108,9 @@ export interface EvolutionEnvelopeExtras {
 /** The business phone the emulated instance is connected as. */
 export const EVOLUTION_DEFAULT_SENDER = '5511900000000@s.whatsapp.net';
 const MEDIA_URL = 'https://mmg.whatsapp.net/v/t62.7118-24/emulated.enc';
-const NUMBER = /^\d+(@s\.whatsapp\.net)?$/;
+/** What sendText takes in `number`: digits, a phone's JID, or a LID's JID (Evolution's createJid keeps `@lid` as is). */
+const NUMBER = /^\d+(@s\.whatsapp\.net|@lid)?$/;
+const LID_JID = /^(\d+)@lid$/;
 
 /**
  * An id as Baileys makes them: `3EB0…` (24 characters) for messages sent through the API
@@ -184,12 +196,21 @@ export function evolutionUpsert(options: EvolutionUpsertOptions): unknown {
   if (options.remoteJid === undefined && options.phone === undefined && options.lid === undefined) {
     throw new Error('evolutionUpsert: give remoteJid or phone (or lid)');
   }
-  const remoteJid = options.remoteJid ?? (options.lid !== undefined ? `${options.lid}@lid` : `${options.phone}@s.whatsapp.net`);
+  const mode = options.addressingMode ?? 'lid';
+  if (mode === 'pn' && (options.lid === undefined || options.phone === undefined)) throw new Error("evolutionUpsert: addressingMode 'pn' needs phone and lid");
+  const field = options.lidPhoneField ?? 'remoteJidAlt';
+  if (field !== 'remoteJidAlt' && field !== (mode === 'lid' ? 'senderPn' : 'senderLid')) {
+    throw new Error(`evolutionUpsert: ${field} is not where a ${mode === 'lid' ? 'LID' : 'phone'} message carries its other address`);
+  }
+  const lidJid = options.lid === undefined ? undefined : `${options.lid}@lid`;
+  const phoneJid = options.phone === undefined ? undefined : `${options.phone}@s.whatsapp.net`;
+  const remoteJid = options.remoteJid ?? (mode === 'pn' ? phoneJid : (lidJid ?? phoneJid)) ?? '';
   const fromMe = options.fromMe ?? false;
   const key: Record<string, unknown> = { remoteJid, fromMe, id: options.id ?? phoneMessageId() };
-  if (options.lid !== undefined) {
-    if (options.phone !== undefined) key[options.lidPhoneField ?? 'remoteJidAlt'] = `${options.phone}@s.whatsapp.net`;
-    key.addressingMode = 'lid';
+  if (lidJid !== undefined) {
+    const other = mode === 'pn' ? lidJid : phoneJid;
+    if (other !== undefined) key[field] = other;
+    key.addressingMode = mode;
   }
   if (options.participant !== undefined) key.participant = options.participant;
   const digits = (options.lid !== undefined ? options.phone : undefined) ?? remoteJid.split('@')[0] ?? '';
@@ -254,7 +275,8 @@ export class EvolutionEmulator extends EchoingEmulator<EvolutionSent> {
 
   /**
    * An attendant answering from the business phone / WhatsApp Web: posts a `fromMe` upsert
-   * with a fresh id that no sendText returned, once it was answered; returns the id.
+   * with a fresh id that no sendText returned, once it was answered; returns the id. `number`
+   * is digits or a JID; `<digits>@lid` is a chat known only by its LID (the upsert carries only the LID).
    */
   async phoneSend(number: string, text: string, instance = this.firstInstance()): Promise<string> {
     const id = phoneMessageId();
@@ -274,9 +296,11 @@ export class EvolutionEmulator extends EchoingEmulator<EvolutionSent> {
   }
 
   private upsert(instance: string, remoteJid: string, id: string, text: string, source: string): unknown {
+    const lid = LID_JID.exec(remoteJid)?.[1];
     return evolutionUpsert({
       instance,
-      remoteJid,
+      // A LID chat is LID-addressed (`addressingMode: 'lid'`), with no phone next to it.
+      ...(lid === undefined ? { remoteJid } : { lid }),
       id,
       fromMe: true,
       text,
@@ -295,12 +319,12 @@ export class EvolutionEmulator extends EchoingEmulator<EvolutionSent> {
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return badRequest(['instance is not of a type(s) object']);
     const input = body as Record<string, unknown>;
-    // Messages in jsonschema's wording, as Evolution validates with it; the digits-only rule is
-    // the emulator's (the product must send the JID's digits, SPEC §8.2).
+    // Messages in jsonschema's wording, as Evolution validates with it; the digits rule is the
+    // emulator's (the product must send the JID's digits, or a LID's JID, SPEC §8.2, §11).
     const errors: string[] = [];
     if (input.number === undefined) errors.push('instance requires property "number"');
     else if (typeof input.number !== 'string') errors.push('instance.number is not of a type(s) string');
-    else if (!NUMBER.test(input.number)) errors.push('instance.number does not match pattern "^\\d+(@s\\.whatsapp\\.net)?$"');
+    else if (!NUMBER.test(input.number)) errors.push('instance.number does not match pattern "^\\d+(@s\\.whatsapp\\.net|@lid)?$"');
     if (input.text === undefined) errors.push('instance requires property "text"');
     else if (typeof input.text !== 'string') errors.push('instance.text is not of a type(s) string');
     else if (input.text === '') errors.push('instance.text does not meet minimum length of 1');

@@ -9,7 +9,10 @@ export interface WhatsappSent {
   id: string;
   phoneNumberId: string;
   version: string;
+  /** Whom it went to: the phone in the request's `to`, else the business-scoped user ID in its `recipient`. */
   to: string;
+  /** The request's `recipient` (a business-scoped user ID), when it had one; `to` wins when both are given, as at Meta. */
+  recipient?: string;
   text: string;
   at: number;
 }
@@ -29,9 +32,29 @@ export interface WhatsappEmulatorOptions {
 
 export type MetaStatusValue = 'sent' | 'delivered' | 'read' | 'failed';
 
+/**
+ * A WhatsApp user as the builders take them: their phone (digits, as `from` / `to` /
+ * `recipient_id` / `wa_id`), or `{ phone?, userId? }` — a business-scoped user ID (`user_id`,
+ * `from_user_id`, `to_user_id`, `recipient_user_id`) with the phone, or without it for a user
+ * whose phone Meta does not share (developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids).
+ */
+export type MetaUser = string | { phone?: string; userId?: string };
+
+/** A business-scoped user ID: an ISO country code, a dot, alphanumerics (`BR.1502576394655843`, a parent BSUID `US.ENT.1181…`). */
+const BSUID = /^[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,2}$/;
+
+function userOf(user: MetaUser): { phone?: string; userId?: string } {
+  const parts = typeof user === 'string' ? { phone: user } : user;
+  if (parts.phone === undefined && parts.userId === undefined) throw new Error('whatsapp emulator: a user needs a phone or a userId');
+  return parts;
+}
+
 /** One item of `value.messages[]` as Meta delivers it; the type-specific object is named after `type`. */
 export interface MetaInboundMessage {
-  from: string;
+  /** The user's phone; absent when Meta does not share it (a user with a username). */
+  from?: string;
+  /** The user's business-scoped user ID. */
+  from_user_id?: string;
   id: string;
   /** Unix seconds, as a string. */
   timestamp: string;
@@ -52,7 +75,10 @@ export interface MetaStatus {
   id: string;
   status: MetaStatusValue;
   timestamp: string;
-  recipient_id: string;
+  /** The phone the message was sent to (`to`); absent for a send to a BSUID. */
+  recipient_id?: string;
+  /** The BSUID the message was sent to (`recipient`). */
+  recipient_user_id?: string;
   errors?: MetaStatusError[];
 }
 
@@ -62,7 +88,10 @@ export interface MetaStatus {
  * (developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_message_echoes).
  */
 export interface MetaEcho extends MetaInboundMessage {
-  to: string;
+  /** The customer's phone; absent when Meta does not share it. */
+  to?: string;
+  /** The customer's business-scoped user ID. */
+  to_user_id?: string;
 }
 
 export interface MetaEchoEnvelopeOptions {
@@ -77,8 +106,12 @@ export interface MetaEnvelopeOptions {
   displayPhoneNumber?: string;
   wabaId?: string;
   messages?: MetaInboundMessage[];
-  /** Default: one contact per distinct sender of `messages`, named `Cliente <last 4 digits>`. */
-  contacts?: { wa_id: string; name: string }[];
+  /**
+   * Default: one contact per distinct sender of `messages` (`wa_id` = `from`, `user_id` =
+   * `from_user_id`, each when the message has it), named `Cliente <last 4 characters>`. Given
+   * with statuses only, they are the `contacts[]` Meta lists next to sent, delivered and read statuses.
+   */
+  contacts?: { wa_id?: string; user_id?: string; name: string }[];
   statuses?: MetaStatus[];
 }
 
@@ -159,14 +192,18 @@ export function metaJson(payload: unknown): string {
 /** A `whatsapp_business_account` delivery; `messages` / `contacts` / `statuses` keys are left out when empty, as Meta does. */
 export function metaEnvelope(options: MetaEnvelopeOptions): unknown {
   const messages = options.messages ?? [];
-  const contacts =
-    options.contacts ??
-    [...new Set(messages.map((m) => m.from))].map((from) => ({ wa_id: from, name: `Cliente ${from.slice(-4)}` }));
+  const contacts = options.contacts ?? defaultContacts(messages);
   const value: Record<string, unknown> = {
     messaging_product: 'whatsapp',
     metadata: { display_phone_number: options.displayPhoneNumber ?? META_DEFAULT_DISPLAY_PHONE, phone_number_id: options.phoneNumberId },
   };
-  if (messages.length > 0 && contacts.length > 0) value.contacts = contacts.map((c) => ({ profile: { name: c.name }, wa_id: c.wa_id }));
+  if ((messages.length > 0 || options.contacts) && contacts.length > 0) {
+    value.contacts = contacts.map((c) => ({
+      profile: { name: c.name },
+      ...(c.wa_id === undefined ? {} : { wa_id: c.wa_id }),
+      ...(c.user_id === undefined ? {} : { user_id: c.user_id }),
+    }));
+  }
   if (messages.length > 0) value.messages = messages;
   if (options.statuses && options.statuses.length > 0) value.statuses = options.statuses;
   return {
@@ -175,23 +212,45 @@ export function metaEnvelope(options: MetaEnvelopeOptions): unknown {
   };
 }
 
-const base = (from: string, type: string, id?: string): MetaInboundMessage => ({ from, id: id ?? wamid(), timestamp: nowSeconds(), type });
+/** One contact per distinct sender, as Meta lists them next to the messages. */
+function defaultContacts(messages: MetaInboundMessage[]): { wa_id?: string; user_id?: string; name: string }[] {
+  const senders = new Map<string, { wa_id?: string; user_id?: string; name: string }>();
+  for (const { from, from_user_id: userId } of messages) {
+    const key = from ?? userId;
+    if (key === undefined || senders.has(key)) continue;
+    senders.set(key, { ...(from === undefined ? {} : { wa_id: from }), ...(userId === undefined ? {} : { user_id: userId }), name: `Cliente ${key.slice(-4)}` });
+  }
+  return [...senders.values()];
+}
+
+/** `from` and / or `from_user_id` of a user's message. */
+function senderFields(user: MetaUser): Pick<MetaInboundMessage, 'from' | 'from_user_id'> {
+  const { phone, userId } = userOf(user);
+  return { ...(phone === undefined ? {} : { from: phone }), ...(userId === undefined ? {} : { from_user_id: userId }) };
+}
+
+/**
+ * Every message builder takes the sender as a {@link MetaUser}: a phone (`from`), or
+ * `{ phone, userId }` (`from` and `from_user_id`, a customer whose BSUID Meta gives next to the
+ * phone), or `{ userId }` alone (no `from`: a customer whose phone Meta does not share).
+ */
+const base = (from: MetaUser, type: string, id?: string): MetaInboundMessage => ({ ...senderFields(from), id: id ?? wamid(), timestamp: nowSeconds(), type });
 /** A reply to something the business sent carries `context` (the business number and that message's id). */
 const context = () => ({ from: META_DEFAULT_DISPLAY_PHONE, id: wamid() });
 const withCaption = <T extends Record<string, unknown>>(media: T, caption: string | undefined) =>
   caption === undefined ? media : { caption, ...media };
 
-export function metaText(from: string, body: string, id?: string): MetaInboundMessage {
+export function metaText(from: MetaUser, body: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'text', id), text: { body } };
 }
 
 /** Tap on a reply button of an interactive message. */
-export function metaButtonReply(from: string, title: string, id?: string): MetaInboundMessage {
+export function metaButtonReply(from: MetaUser, title: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'interactive', id), context: context(), interactive: { type: 'button_reply', button_reply: { id: `btn-${randomBytes(3).toString('hex')}`, title } } };
 }
 
 /** Choice in a list message. */
-export function metaListReply(from: string, title: string, id?: string): MetaInboundMessage {
+export function metaListReply(from: MetaUser, title: string, id?: string): MetaInboundMessage {
   return {
     ...base(from, 'interactive', id),
     context: context(),
@@ -200,24 +259,24 @@ export function metaListReply(from: string, title: string, id?: string): MetaInb
 }
 
 /** Tap on a template's quick-reply button (`type: "button"`). */
-export function metaButton(from: string, text: string, id?: string): MetaInboundMessage {
+export function metaButton(from: MetaUser, text: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'button', id), context: context(), button: { text, payload: text } };
 }
 
-export function metaImage(from: string, caption?: string, id?: string): MetaInboundMessage {
+export function metaImage(from: MetaUser, caption?: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'image', id), image: withCaption({ mime_type: 'image/jpeg', sha256: sha256(), id: mediaId() }, caption) };
 }
 
-export function metaVideo(from: string, caption?: string, id?: string): MetaInboundMessage {
+export function metaVideo(from: MetaUser, caption?: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'video', id), video: withCaption({ mime_type: 'video/mp4', sha256: sha256(), id: mediaId() }, caption) };
 }
 
-export function metaDocument(from: string, caption?: string, filename = 'documento.pdf', id?: string): MetaInboundMessage {
+export function metaDocument(from: MetaUser, caption?: string, filename = 'documento.pdf', id?: string): MetaInboundMessage {
   return { ...base(from, 'document', id), document: withCaption({ filename, mime_type: 'application/pdf', sha256: sha256(), id: mediaId() }, caption) };
 }
 
 /** A voice note. */
-export function metaAudio(from: string, id?: string): MetaInboundMessage {
+export function metaAudio(from: MetaUser, id?: string): MetaInboundMessage {
   const media = mediaId();
   return {
     ...base(from, 'audio', id),
@@ -225,51 +284,62 @@ export function metaAudio(from: string, id?: string): MetaInboundMessage {
   };
 }
 
-export function metaSticker(from: string, id?: string): MetaInboundMessage {
+export function metaSticker(from: MetaUser, id?: string): MetaInboundMessage {
   return { ...base(from, 'sticker', id), sticker: { mime_type: 'image/webp', sha256: sha256(), id: mediaId(), animated: false } };
 }
 
-export function metaLocation(from: string, id?: string): MetaInboundMessage {
+export function metaLocation(from: MetaUser, id?: string): MetaInboundMessage {
   return { ...base(from, 'location', id), location: { latitude: -23.561414, longitude: -46.655881, name: 'Av. Paulista', address: 'Av. Paulista, São Paulo' } };
 }
 
 /** A reaction to `messageId` (an empty `emoji` removes it, as on WhatsApp). */
-export function metaReaction(from: string, emoji: string, messageId: string): MetaInboundMessage {
+export function metaReaction(from: MetaUser, emoji: string, messageId: string): MetaInboundMessage {
   return { ...base(from, 'reaction'), reaction: { message_id: messageId, emoji } };
 }
 
 /** An edit of an earlier message (Coexistence numbers): `edit.message` is the new content. */
-export function metaEdit(from: string, originalId: string, newText: string, id?: string): MetaInboundMessage {
+export function metaEdit(from: MetaUser, originalId: string, newText: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'edit', id), edit: { original_message_id: originalId, message: { type: 'text', text: { body: newText } } } };
 }
 
 /** A deletion of an earlier message (Coexistence numbers). */
-export function metaRevoke(from: string, originalId: string, id?: string): MetaInboundMessage {
+export function metaRevoke(from: MetaUser, originalId: string, id?: string): MetaInboundMessage {
   return { ...base(from, 'revoke', id), revoke: { original_message_id: originalId } };
 }
 
 /**
- * A status notification; `failed` carries Meta's `errors[]` for `code` (default 131026,
- * undeliverable; e.g. 131047 for a message outside the 24-hour window).
+ * A status notification about the message sent to `recipient`: a phone (`recipient_id`), or
+ * `{ userId }` for a send to a BSUID (`recipient_user_id`, no `recipient_id`); `failed` carries
+ * Meta's `errors[]` for `code` (default 131026, undeliverable; e.g. 131047 for a message
+ * outside the 24-hour window).
  */
-export function metaStatus(id: string, recipient: string, status: MetaStatusValue, code = 131026): MetaStatus {
-  const result: MetaStatus = { id, status, timestamp: nowSeconds(), recipient_id: recipient };
+export function metaStatus(id: string, recipient: MetaUser, status: MetaStatusValue, code = 131026): MetaStatus {
+  const { phone, userId } = userOf(recipient);
+  const result: MetaStatus = {
+    id,
+    status,
+    timestamp: nowSeconds(),
+    ...(phone === undefined ? {} : { recipient_id: phone }),
+    ...(userId === undefined ? {} : { recipient_user_id: userId }),
+  };
   if (status === 'failed') result.errors = [statusError(code)];
   return result;
 }
 
-/** A text the business sent from the WhatsApp Business app to `to`, as an echo item. */
-export function metaEcho(to: string, text: string, id?: string): MetaEcho {
+/** A text the business sent from the WhatsApp Business app to `to` (a phone, or `{ phone?, userId }`), as an echo item. */
+export function metaEcho(to: MetaUser, text: string, id?: string): MetaEcho {
   return metaEchoOf(to, metaText(META_DEFAULT_DISPLAY_PHONE, text, id));
 }
 
 /**
  * Any message builder's item (an image, {@link metaEdit}, {@link metaRevoke}, {@link metaReaction}…)
- * as the echo of the business sending it from the app: `from` the business number, `to` the customer.
+ * as the echo of the business sending it from the app: `from` the business number, `to` the
+ * customer's phone and / or `to_user_id` their business-scoped user ID.
  */
-export function metaEchoOf(to: string, message: MetaInboundMessage, from = META_DEFAULT_DISPLAY_PHONE): MetaEcho {
-  const { from: _customer, ...content } = message;
-  return { from, to, ...content };
+export function metaEchoOf(to: MetaUser, message: MetaInboundMessage, from = META_DEFAULT_DISPLAY_PHONE): MetaEcho {
+  const { from: _customer, from_user_id: _customerId, ...content } = message;
+  const { phone, userId } = userOf(to);
+  return { from, ...(phone === undefined ? {} : { to: phone }), ...(userId === undefined ? {} : { to_user_id: userId }), ...content };
 }
 
 /** A `smb_message_echoes` delivery (SPEC §9.3): what the business sent from the WhatsApp Business app. */
@@ -303,13 +373,19 @@ export function verifyChallengeUrl(base: string, verifyToken: string, challenge:
 
 const TEXT_MAX = 4096;
 
+/** Whom a send went to, as statuses name them: its phone, or its BSUID when it was sent by `recipient` alone. */
+function recipientOf(sent: WhatsappSent): string | { userId: string } {
+  return sent.recipient === sent.to ? { userId: sent.to } : sent.to;
+}
+
 function invalid(details: string): RouteResult {
   return { status: 400, body: errorBody(100, '(#100) Invalid parameter', details) };
 }
 
 /**
  * Meta WhatsApp Cloud API send endpoint, `POST /{version}/{phoneNumberId}/messages`, text
- * messages only: Bearer token, Meta's validation and error bodies (inject others with
+ * messages only, to a phone (`to`) or a business-scoped user ID (`recipient`; `to` wins when
+ * both are given, as at Meta): Bearer token, Meta's validation and error bodies (inject others with
  * {@link metaError}). Around it, the webhooks Meta posts: optional `sent` statuses after each
  * send, `failed` statuses on demand ({@link reportStatus}, {@link failLater}), and the echoes
  * of a person answering from the WhatsApp Business app ({@link appSend}), all signed.
@@ -363,21 +439,24 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
   }
 
   /**
-   * Posts a signed status webhook for a message this emulator accepted (its `to` is the
-   * recipient); `failed` carries Meta's `errors[]` for `code`. Resolves once it was answered.
+   * Posts a signed status webhook for a message this emulator accepted (`recipient_id` its
+   * phone, or `recipient_user_id` its BSUID for a send by `recipient`); `failed` carries Meta's
+   * `errors[]` for `code`. Resolves once it was answered.
    */
   async reportStatus(sentId: string, status: MetaStatusValue, code?: number): Promise<WebhookResult> {
     const sent = this.sends.list().find((s) => s.id === sentId);
     if (!sent) throw new Error(`whatsapp emulator: no accepted send has id ${sentId}`);
-    return this.postStatus(this.requireWebhook(), sent.phoneNumberId, metaStatus(sent.id, sent.to, status, code));
+    return this.postStatus(this.requireWebhook(), sent.phoneNumberId, metaStatus(sent.id, recipientOf(sent), status, code));
   }
 
   /**
    * A person answering `to` from the WhatsApp Business app (Coexistence): posts a signed
    * `smb_message_echoes` delivery with a fresh id no send returned, once it was answered;
-   * returns the id. The number is `phoneNumberId`, else `options.phoneNumberId`, else the last send's.
+   * returns the id. `to` is the customer's phone, or `{ phone?, userId }` (the echo carries
+   * `to_user_id`; without `phone`, no `to`: a customer whose phone Meta does not share). The
+   * number is `phoneNumberId`, else `options.phoneNumberId`, else the last send's.
    */
-  async appSend(to: string, text: string, phoneNumberId?: string): Promise<string> {
+  async appSend(to: MetaUser, text: string, phoneNumberId?: string): Promise<string> {
     const url = this.requireWebhook();
     const echo = metaEcho(to, text);
     const raw = metaJson(metaEchoEnvelope({ phoneNumberId: phoneNumberId ?? this.options.phoneNumberId ?? this.lastPhoneNumberId(), echoes: [echo] }));
@@ -417,7 +496,12 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     const input = body as Record<string, unknown>;
     if (input.messaging_product !== 'whatsapp') return invalid('messaging_product must be "whatsapp".');
     if (input.recipient_type !== undefined && input.recipient_type !== 'individual') return invalid('recipient_type must be "individual".');
-    if (typeof input.to !== 'string' || input.to === '') return invalid('The parameter to is required.');
+    // A phone in `to`, or a business-scoped user ID in `recipient`; with both, Meta sends to `to`.
+    const { to, recipient } = input;
+    if (to !== undefined && (typeof to !== 'string' || to === '')) return invalid('Param to must be a non-empty string.');
+    if (recipient !== undefined && (typeof recipient !== 'string' || !BSUID.test(recipient))) return invalid('Param recipient must be a business-scoped user ID.');
+    const addressee = typeof to === 'string' ? to : recipient;
+    if (addressee === undefined) return invalid('The parameter to (or recipient) is required.');
     // Meta defaults an absent `type` to text; any other type is not emulated.
     if (input.type !== undefined && input.type !== 'text') return invalid(`Message type ${JSON.stringify(input.type)} is not supported by the emulator (text only).`);
     const text = input.text;
@@ -427,15 +511,18 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     if (codePointLength(textBody) > TEXT_MAX) return invalid(`Param text['body'] must be at most ${TEXT_MAX} characters long.`);
     if (previewUrl !== undefined && typeof previewUrl !== 'boolean') return invalid("Param text['preview_url'] must be a boolean.");
 
-    const to = input.to;
     const id = wamid();
-    this.sends.push({ id, phoneNumberId, version, to, text: textBody, at: Date.now() });
+    const sent: WhatsappSent = { id, phoneNumberId, version, to: addressee, ...(typeof recipient === 'string' ? { recipient } : {}), text: textBody, at: Date.now() };
+    this.sends.push(sent);
+    const user = recipientOf(sent);
     const webhookUrl = this.webhookUrl;
     const failCode = webhookUrl ? this.laterFailures.shift() : undefined;
     // After the answer is written, like Meta's asynchronous notifications.
-    if (webhookUrl && failCode !== undefined) setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, metaStatus(id, to, 'failed', failCode)));
-    else if (webhookUrl && this.statusWebhooks) setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, metaStatus(id, to, 'sent')));
-    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: to }], messages: [{ id }] } };
+    if (webhookUrl && failCode !== undefined) setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, metaStatus(id, user, 'failed', failCode)));
+    else if (webhookUrl && this.statusWebhooks) setImmediate(() => void this.postStatus(webhookUrl, phoneNumberId, metaStatus(id, user, 'sent')));
+    // `contacts[]` names the address used: `wa_id` for a phone, `user_id` for a BSUID.
+    const contact = typeof user === 'string' ? { input: user, wa_id: user } : { input: user.userId, user_id: user.userId };
+    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [contact], messages: [{ id }] } };
   }
 
   private postStatus(url: string, phoneNumberId: string, status: MetaStatus): Promise<WebhookResult> {

@@ -34,8 +34,17 @@ export interface ZapiReceivedOptions {
   instanceId: string;
   /** Default: 32 upper-case hex characters. */
   messageId?: string;
-  /** Digits, or a group id (`…-group`) with `isGroup`. */
-  phone: string;
+  /** Digits, a group id (`…-group`) with `isGroup`, or `<digits>@lid` as given; or give `lid`. */
+  phone?: string;
+  /**
+   * A customer known only by a WhatsApp LID (SPEC §11): `phone` and `chatLid` are `<lid>@lid`
+   * (developer.z-api.io/en/tips/lid). Not with `phone`.
+   */
+  lid?: string;
+  /** Next to a number `phone`: the chat's LID digits, as `chatLid: "<digits>@lid"`. */
+  chatLid?: string;
+  /** The sender's LID digits, as `senderLid: "<digits>@lid"` (on a `fromMe` callback, the business's own). */
+  senderLid?: string;
   fromMe?: boolean;
   /** Default `Cliente <last 4 digits>` (the business's name when `fromMe`). */
   senderName?: string;
@@ -80,11 +89,19 @@ export interface ZapiReceivedOptions {
 
 export const ZAPI_DEFAULT_CONNECTED_PHONE = '5511900000000';
 const MEDIA_URL = 'https://storage.z-api.io/instances/emulated/media';
-const PHONE = /^\d+$/;
+/** What send-text takes in `phone`: digits, or a LID as `<digits>@lid` (developer.z-api.io/en/tips/lid). */
+const PHONE = /^\d+(@lid)?$/;
+const LID = /^(\d+)@lid$/;
+
+/** A chat's address as {@link zapiReceived} options: a LID chat as `lid` (so `chatLid` is there too), else `phone`. */
+function chatOf(phone: string): Pick<ZapiReceivedOptions, 'phone' | 'lid'> {
+  const lid = LID.exec(phone)?.[1];
+  return lid === undefined ? { phone } : { lid };
+}
 
 const zapiId = () => upperHex(16);
 
-function content(options: ZapiReceivedOptions): Record<string, unknown> {
+function content(options: ZapiReceivedOptions, phone: string): Record<string, unknown> {
   if (options.imageCaption !== undefined || options.image) {
     const image: Record<string, unknown> = { imageUrl: `${MEDIA_URL}.jpeg`, thumbnailUrl: `${MEDIA_URL}-thumb.jpeg`, mimeType: 'image/jpeg' };
     if (options.imageCaption !== undefined) image.caption = options.imageCaption;
@@ -110,11 +127,11 @@ function content(options: ZapiReceivedOptions): Record<string, unknown> {
   if (options.buttonReply) return { buttonsResponseMessage: { buttonId: options.buttonReply.buttonId, message: options.buttonReply.message } };
   if (options.listReply) return { listResponseMessage: { ...options.listReply } };
   if (options.reaction) {
-    const referencedMessage = { messageId: options.reaction.messageId, fromMe: !options.fromMe, phone: options.phone, participant: null };
-    return { reaction: { value: options.reaction.emoji, time: Date.now(), reactionBy: options.phone, referencedMessage } };
+    const referencedMessage = { messageId: options.reaction.messageId, fromMe: !options.fromMe, phone, participant: null };
+    return { reaction: { value: options.reaction.emoji, time: Date.now(), reactionBy: phone, referencedMessage } };
   }
   if (options.pin) {
-    const referencedMessage = { messageId: options.pin.messageId, fromMe: true, phone: options.phone, participant: null };
+    const referencedMessage = { messageId: options.pin.messageId, fromMe: true, phone, participant: null };
     return { pinMessage: { action: options.pin.action ?? 'pin', pinDurationInSecs: options.pin.durationSecs ?? 604_800, referencedMessage } };
   }
   if (options.notification !== undefined) return { notification: options.notification, notificationParameters: [], callId: null };
@@ -123,10 +140,18 @@ function content(options: ZapiReceivedOptions): Record<string, unknown> {
 
 /** An "on message received" webhook as Z-API posts it (developer.z-api.io/en/webhooks/on-message-received). */
 export function zapiReceived(options: ZapiReceivedOptions): unknown {
+  if ((options.phone === undefined) === (options.lid === undefined)) throw new Error('zapiReceived: give phone or lid');
+  const phone = options.phone ?? `${options.lid}@lid`;
+  const lids = {
+    ...(options.lid === undefined ? {} : { chatLid: phone }),
+    ...(options.chatLid === undefined ? {} : { chatLid: `${options.chatLid}@lid` }),
+    ...(options.senderLid === undefined ? {} : { senderLid: `${options.senderLid}@lid` }),
+  };
   const fromMe = options.fromMe ?? false;
-  const customer = `Cliente ${options.phone.replace(/\D/g, '').slice(-4)}`;
+  const customer = `Cliente ${phone.replace(/\D/g, '').slice(-4)}`;
   const isGroup = options.isGroup ?? false;
   return {
+    ...lids,
     isStatusReply: false,
     connectedPhone: options.connectedPhone ?? ZAPI_DEFAULT_CONNECTED_PHONE,
     waitingMessage: false,
@@ -135,7 +160,7 @@ export function zapiReceived(options: ZapiReceivedOptions): unknown {
     isNewsletter: options.isNewsletter ?? false,
     instanceId: options.instanceId,
     messageId: options.messageId ?? zapiId(),
-    phone: options.phone,
+    phone,
     fromMe,
     momment: options.momment ?? Date.now(),
     status: options.status ?? 'RECEIVED',
@@ -147,7 +172,7 @@ export function zapiReceived(options: ZapiReceivedOptions): unknown {
     broadcast: false,
     type: options.type ?? 'ReceivedCallback',
     ...(options.fromApi === undefined ? {} : { fromApi: options.fromApi }),
-    ...content(options),
+    ...content(options, phone),
   };
 }
 
@@ -189,10 +214,10 @@ export class ZapiEmulator extends EchoingEmulator<ZapiSent> {
   /**
    * An attendant answering from the business phone / WhatsApp Web: posts a `fromMe` received
    * callback (`fromApi: false`) with a fresh `messageId` that no send-text returned, once it was
-   * answered; returns the id.
+   * answered; returns the id. `phone` is digits, or `<digits>@lid` for a chat known only by its LID.
    */
   async phoneSend(phone: string, text: string): Promise<string> {
-    return this.postFromPhone({ phone, text });
+    return this.postFromPhone({ ...chatOf(phone), text });
   }
 
   /**
@@ -201,7 +226,7 @@ export class ZapiEmulator extends EchoingEmulator<ZapiSent> {
    * Returns the callback's own `messageId`.
    */
   async phonePin(phone: string, messageId: string): Promise<string> {
-    return this.postFromPhone({ phone, pin: { messageId } });
+    return this.postFromPhone({ ...chatOf(phone), pin: { messageId } });
   }
 
   override state(): unknown {
@@ -225,7 +250,7 @@ export class ZapiEmulator extends EchoingEmulator<ZapiSent> {
 
   /** The echo of a send-text: Z-API marks messages sent through its API with `fromApi: true`. */
   private echoOf(instanceId: string, messageId: string, phone: string, text: string): unknown {
-    return zapiReceived({ instanceId, messageId, phone, fromMe: true, fromApi: true, text, status: 'SENT', connectedPhone: this.options.connectedPhone });
+    return zapiReceived({ instanceId, messageId, ...chatOf(phone), fromMe: true, fromApi: true, text, status: 'SENT', connectedPhone: this.options.connectedPhone });
   }
 
   private async sendText(instanceId: string, instanceToken: string, body: unknown): Promise<RouteResult> {

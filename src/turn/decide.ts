@@ -20,10 +20,17 @@ export function needsBot(ctx: TurnContext): boolean {
   return !isWithHuman(stateNow(ctx)) && ctx.message.text !== null;
 }
 
+/** Where the customer wrote from this time (SPEC §11: replies go there; platforms get the phone). */
+function whereTheCustomerIs(ctx: TurnContext): Partial<Conversation> {
+  const { message } = ctx;
+  if (!message.address) return message.contactPhone ? { contactPhone: message.contactPhone } : {};
+  return { address: message.address, addressKind: message.addressKind ?? 'phone', ...(message.contactPhone ? { contactPhone: message.contactPhone } : {}) };
+}
+
 /** Fields a conversation back with the bot gets: a fresh one needs only its address. */
 function backWithBot(ctx: TurnContext): Partial<Conversation> {
-  const { conversation, message } = ctx;
-  const address = message.address ? { address: message.address } : {};
+  const { conversation } = ctx;
+  const address = whereTheCustomerIs(ctx);
   return conversation.state === 'bot' && !conversation.handoffId && !conversation.takenBy ? { ...address } : { ...BACK_TO_BOT, ...address };
 }
 
@@ -39,6 +46,7 @@ function handoffDecision(
     channel: ctx.channelName,
     provider: channel.handoff.provider,
     phone: message.phone,
+    contactPhone: message.contactPhone,
     name: message.name,
     botId: bot.botId,
     // A handoff before the bot ever answered (an unsupported first message) has no Toolzz conversation yet.
@@ -47,7 +55,7 @@ function handoffDecision(
     lastMessage: message.text ?? '',
     botReply: bot.reply,
     reason,
-    ...(message.address ? { address: message.address } : {}),
+    ...(message.address ? { address: message.address, addressKind: message.addressKind ?? 'phone' } : {}),
     externalIds: message.externalIds,
     createdAt: new Date(now).toISOString(),
   };
@@ -58,7 +66,7 @@ function handoffDecision(
     handoff: job,
     commit: {
       conversation: {
-        fields: { ...learnt, state: 'handoff_pending', handoffId, humanUntil: null, takenBy: 'handoff', ...(message.address ? { address: message.address } : {}) },
+        fields: { ...learnt, state: 'handoff_pending', handoffId, humanUntil: null, takenBy: 'handoff', ...whereTheCustomerIs(ctx) },
         ttlMs: conversationTtlMs(ctx.idleTtlMs, keepUntil, now),
       },
       handoff: { create: job },

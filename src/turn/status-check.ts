@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { ChannelConfig, ProviderName } from '../config/index.js';
 import type { Conversation } from '../conversations/state.js';
 import { createHandoffRecords } from '../handoff/records.js';
+import { isPhoneKey } from '../identity/key.js';
+import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { HandoffProvider } from '../providers/types.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -20,7 +22,7 @@ export const STATUS_CHECK_TIMEOUT_MS = 2_000;
 /** SPEC §9.2: at most once per this long per conversation, across every process. */
 export const STATUS_CHECK_EVERY_MS = 30_000;
 
-export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; providers: Record<ProviderName, HandoffProvider> }): StatusChecker {
+export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; providers: Record<ProviderName, HandoffProvider>; identity: Pick<Identity, 'alternatePhone'> }): StatusChecker {
   const records = createHandoffRecords(deps.redis, deps.keys);
   return {
     async isHumanDone(channelName, channel, phone, conversation, log) {
@@ -31,6 +33,9 @@ export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; prov
       if (conversation.state !== 'human' || conversation.takenBy === 'phone' || !conversation.handoffId) return false;
       const provider = deps.providers[settings.provider];
       if (!provider.isHumanDone) return false;
+      // The platform knows the phone the customer wrote from (SPEC §11), in either ninth-digit form.
+      const contactPhone = conversation.contactPhone ?? (isPhoneKey(phone) ? phone : null);
+      if (contactPhone === null) return false;
       // Claimed before asking, so concurrent messages (any process) ask once.
       const first = await deps.redis.set(deps.keys.statusCheck(channelName, phone), conversation.handoffId, 'PX', STATUS_CHECK_EVERY_MS, 'NX');
       if (first !== 'OK') return false;
@@ -42,7 +47,8 @@ export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; prov
         const tooSlow = new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${STATUS_CHECK_TIMEOUT_MS} ms`)), STATUS_CHECK_TIMEOUT_MS);
         });
-        return await Promise.race([provider.isHumanDone({ phone, settings, learnt, timeoutMs: STATUS_CHECK_TIMEOUT_MS }), tooSlow]);
+        const query = { phone: contactPhone, alternatePhone: deps.identity.alternatePhone(channelName, contactPhone), settings, learnt, timeoutMs: STATUS_CHECK_TIMEOUT_MS };
+        return await Promise.race([provider.isHumanDone(query), tooSlow]);
       } catch (error) {
         log.warn({ err: error, handoffId: conversation.handoffId }, 'could not ask the platform whether the human is done; the conversation stays with the human');
         return false;

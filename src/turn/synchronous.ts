@@ -5,6 +5,7 @@ import type { ConversationLock, MessageRecord, TurnCommitter, TurnLock } from '.
 import { AppError } from '../errors.js';
 import { lazyLogger } from '../observability/lazy-logger.js';
 import { isRedisError } from '../redis/errors.js';
+import type { Identity } from '../identity/resolver.js';
 import type { InboundMessage } from '../webhook/schema.js';
 import type { Turn, TurnOutcome } from './types.js';
 
@@ -21,6 +22,7 @@ export interface PipelineDeps {
   locks: TurnLock;
   commits: TurnCommitter;
   turn: Turn;
+  identity: Pick<Identity, 'phoneKey'>;
 }
 
 /** SPEC §3's answers for the outcomes a synchronous channel can have. */
@@ -57,7 +59,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function processLocked(channelName: string, message: InboundMessage, lock: ConversationLock, conversation: Conversation, log: Logger): Promise<PipelineResult> {
     const channel = config.channels[channelName];
     if (!channel) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
-    const { outcome, commit } = await turn.run({ channelName, channel, message, conversation, lock, log });
+    // The customer's key names the conversation; the platform gets the phone as written (SPEC §11).
+    const turnMessage = { ...message, phone: lock.ref.phone, contactPhone: message.phone };
+    const { outcome, commit } = await turn.run({ channelName, channel, message: turnMessage, conversation, lock, log });
 
     if (outcome.kind === 'bot_failed') {
       await commits.abort(lock, message.messageId, commit.conversation);
@@ -78,7 +82,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     async process(channelName: string, message: InboundMessage, logger: () => Logger): Promise<PipelineResult> {
       if (!config.channels[channelName]) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
-      const ref = { channel: channelName, phone: message.phone };
+      const ref = { channel: channelName, phone: deps.identity.phoneKey(channelName, message.phone) };
 
       const log = lazyLogger(logger);
       const begun = await locks.begin(ref, message.messageId);

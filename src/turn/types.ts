@@ -11,12 +11,17 @@ import type { ToolzzReply } from '../toolzz/schema.js';
 export interface TurnMessage {
   /** The (first) message's id: the one the handoff and deliveries point at. */
   messageId: string;
+  /** The customer's key (SPEC §11). */
   phone: string;
   name: string | null;
   /** null: a message without text (audio, sticker…), SPEC §8.3 `unsupported`. */
   text: string | null;
   /** Where the channel reaches the customer, as it gave it (asynchronous channels). */
   address?: string;
+  /** What `address` is (SPEC §11); absent = a phone. */
+  addressKind?: 'phone' | 'lid' | 'bsuid';
+  /** The phone digits the customer wrote from, as written — what a platform is given (null: only a LID or a BSUID). */
+  contactPhone: string | null;
   externalIds: HandoffJob['externalIds'];
 }
 

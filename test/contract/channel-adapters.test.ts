@@ -449,7 +449,7 @@ describe('whatsapp-cloud messages', () => {
   it('an item without id or from is skipped, the rest of the delivery goes on', async () => {
     const good = metaText(phone, 'oi');
     const { from: _from, ...noFrom } = metaText(phone, 'sem remetente');
-    const { messages, skipped } = accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [noFrom as MetaInboundMessage, good], contacts: [{ wa_id: phone, name: 'Maria' }] })));
+    const { messages, skipped } = accepted(await receive(c, metaEnvelope({ phoneNumberId: WA_NUMBER, messages: [noFrom, good], contacts: [{ wa_id: phone, name: 'Maria' }] })));
     expect(messages.map((m) => m.messageId)).toEqual([good.id]);
     expect(skipped).toEqual([{ path: 'entry.0.changes.0.value.messages.0', reason: expect.any(String) }]);
   });
@@ -741,7 +741,7 @@ describe('whatsapp-cloud: ignore reasons, routing by number, statuses, WhatsApp 
   it.each([
     ['no from', (() => {
       const { from: _from, ...item } = metaText(phone, 'x');
-      return item as MetaInboundMessage;
+      return item;
     })()],
     ['a from that is not a phone', metaText('12', 'x')],
     ['an id over 256 characters', metaText(phone, 'x', `wamid.${'A'.repeat(251)}`)],
@@ -872,6 +872,142 @@ describe('whatsapp-cloud: ignore reasons, routing by number, statuses, WhatsApp 
   });
 });
 
+describe('whatsapp-cloud: business-scoped user IDs (SPEC §11)', () => {
+  const c = caseOf('whatsapp-cloud');
+  const phone = '5511988880003';
+  const bsuid = 'BR.1502576394655843';
+  const deliver = async (payload: unknown) => readable(await receive(c, payload));
+  const envelope = (messages: MetaInboundMessage[], contacts?: Parameters<typeof metaEnvelope>[0]['contacts']) =>
+    metaEnvelope({ phoneNumberId: WA_NUMBER, messages, ...(contacts ? { contacts } : {}) });
+
+  it('a phone with a BSUID (from_user_id, contacts[].user_id): the phone, answered at `from`, and the BSUID', async () => {
+    const message = metaText({ phone, userId: bsuid }, 'oi');
+    const payload = envelope([message], [{ wa_id: phone, user_id: bsuid, name: 'Rita' }]);
+    expect((payload as { entry: { changes: { value: { contacts: unknown } }[] }[] }).entry[0]!.changes[0]!.value.contacts).toEqual([
+      { profile: { name: 'Rita' }, wa_id: phone, user_id: bsuid },
+    ]);
+    const result = await deliver(payload);
+    expect(result.messages).toEqual([
+      { channel: 'wa', messageId: message.id, phone, bsuid, to: phone, name: 'Rita', kind: 'text', text: 'oi', sentAt: expect.any(Number) },
+    ]);
+    expectIgnored(result, {});
+  });
+
+  it("the BSUID is the user_id of the contact whose wa_id is `from`, else the message's from_user_id", async () => {
+    const fromContact = metaText(phone, 'só no contato');
+    const [a] = (await deliver(envelope([fromContact], [{ wa_id: phone, user_id: bsuid, name: 'Rita' }]))).messages;
+    expect(a).toMatchObject({ phone, bsuid, to: phone });
+    const fromMessage = metaText({ phone, userId: bsuid }, 'só na mensagem');
+    const [b] = (await deliver(envelope([fromMessage], [{ wa_id: phone, name: 'Rita' }]))).messages;
+    expect(b).toMatchObject({ phone, bsuid, to: phone, name: 'Rita' });
+    // Another contact's user_id is not this customer's.
+    const [other] = (await deliver(envelope([metaText(phone, 'x')], [{ wa_id: '5511900000000', user_id: 'BR.999', name: 'Outra' }]))).messages;
+    expect(other).not.toHaveProperty('bsuid');
+    expect(other).not.toHaveProperty('toKind');
+  });
+
+  it('a message without `from` belongs to its from_user_id: no phone, answered with `recipient` (toKind bsuid), named by that contact', async () => {
+    const message = metaText({ userId: bsuid }, 'oi, sem telefone');
+    expect(message).not.toHaveProperty('from');
+    const payload = envelope([message], [{ user_id: bsuid, name: 'Bia' }]);
+    const result = await deliver(payload);
+    expect(result.messages).toEqual([
+      { channel: 'wa', messageId: message.id, phone: null, bsuid, to: bsuid, toKind: 'bsuid', name: 'Bia', kind: 'text', text: 'oi, sem telefone', sentAt: expect.any(Number) },
+    ]);
+    expectIgnored(result, {});
+  });
+
+  it('without `from` nor from_user_id, the change’s only contact’s user_id; an audio is unsupported all the same', async () => {
+    const { from_user_id: _id, ...bare } = metaAudio({ userId: bsuid });
+    const [message] = (await deliver(envelope([bare], [{ user_id: bsuid, name: 'Bia' }]))).messages;
+    expect(message).toMatchObject({ phone: null, bsuid, to: bsuid, toKind: 'bsuid', name: 'Bia', kind: 'unsupported', what: 'audio' });
+  });
+
+  it('the default contacts follow the senders: wa_id and user_id when the message has them', async () => {
+    const payload = envelope([metaText({ userId: bsuid }, 'a'), metaText({ phone, userId: 'BR.777' }, 'b'), metaText('5511988880004', 'c')]) as any;
+    expect(payload.entry[0].changes[0].value.contacts).toEqual([
+      { profile: { name: 'Cliente 5843' }, user_id: bsuid },
+      { profile: { name: `Cliente ${phone.slice(-4)}` }, wa_id: phone, user_id: 'BR.777' },
+      { profile: { name: 'Cliente 0004' }, wa_id: '5511988880004' },
+    ]);
+    const { messages } = await deliver(payload);
+    expect(messages.map((m) => [m.phone, m.bsuid, m.to, m.toKind, m.name])).toEqual([
+      [null, bsuid, bsuid, 'bsuid', 'Cliente 5843'],
+      [phone, 'BR.777', phone, undefined, `Cliente ${phone.slice(-4)}`],
+      ['5511988880004', undefined, '5511988880004', undefined, 'Cliente 0004'],
+    ]);
+  });
+
+  it.each([
+    ['no from, no from_user_id and several contacts', envelope([metaText({ userId: bsuid }, 'x')].map(({ from_user_id: _u, ...m }) => m as MetaInboundMessage), [{ user_id: bsuid, name: 'A' }, { user_id: 'BR.2', name: 'B' }])],
+    ['no from, no from_user_id and no contacts', envelope([metaText({ userId: bsuid }, 'x')].map(({ from_user_id: _u, ...m }) => m as MetaInboundMessage), [])],
+    ['no from and a from_user_id that is no BSUID', envelope([{ ...metaText({ userId: bsuid }, 'x'), from_user_id: '5511988880003' }], [])],
+  ])('%s: unreadable, at warn', async (_label, payload) => {
+    const result = await deliver(payload);
+    expectIgnored(result, { unreadable: 1 });
+    expect(result.skipped).toEqual([{ path: 'entry.0.changes.0.value.messages.0', reason: expect.stringContaining('from_user_id') }]);
+  });
+
+  it('an echo with `to` and to_user_id is an owner message to the phone, with the BSUID', async () => {
+    const echo = metaEcho({ phone, userId: bsuid }, 'Oi, aqui é a Júlia');
+    expect(echo).toMatchObject({ to: phone, to_user_id: bsuid });
+    const result = await deliver(metaEchoEnvelope({ phoneNumberId: WA_NUMBER, echoes: [echo] }));
+    expect(result.messages).toEqual([
+      { channel: 'wa', messageId: echo.id, phone, bsuid, to: phone, name: null, kind: 'owner', text: 'Oi, aqui é a Júlia', sentAt: expect.any(Number) },
+    ]);
+  });
+
+  it('an echo with only to_user_id is an owner message to the BSUID (toKind bsuid); with neither it is unreadable', async () => {
+    const echo = metaEcho({ userId: bsuid }, 'Oi, aqui é a Júlia');
+    expect(echo).not.toHaveProperty('to');
+    const { to_user_id: _u, ...nobody } = metaEcho({ userId: bsuid }, 'x');
+    const result = await deliver(metaEchoEnvelope({ phoneNumberId: WA_NUMBER, echoes: [echo, nobody] }));
+    expect(result.messages).toEqual([
+      { channel: 'wa', messageId: echo.id, phone: null, bsuid, to: bsuid, toKind: 'bsuid', name: null, kind: 'owner', text: 'Oi, aqui é a Júlia', sentAt: expect.any(Number) },
+    ]);
+    expectIgnored(result, { unreadable: 1 });
+    expect(result.skipped).toEqual([{ path: 'entry.0.changes.0.value.message_echoes.1', reason: expect.stringContaining('to_user_id') }]);
+  });
+
+  describe('statuses', () => {
+    const at = (status: ReturnType<typeof metaStatus>) => Number(status.timestamp) * 1000;
+    const statuses = (items: ReturnType<typeof metaStatus>[], contacts?: Parameters<typeof metaEnvelope>[0]['contacts']) =>
+      metaEnvelope({ phoneNumberId: WA_NUMBER, statuses: items, ...(contacts ? { contacts } : {}) });
+
+    it('a status of a send to a BSUID (recipient_user_id, no recipient_id): no phone, the BSUID', async () => {
+      const read = metaStatus('wamid.U1', { userId: bsuid }, 'read');
+      expect(read).not.toHaveProperty('recipient_id');
+      const failed = metaStatus('wamid.U2', { userId: bsuid }, 'failed', 131047);
+      const result = await deliver(statuses([read, failed]));
+      expect(result.statuses).toEqual([
+        { channel: 'wa', phone: null, bsuid, sentId: 'wamid.U1', status: 'read', at: at(read) },
+        { channel: 'wa', phone: null, bsuid, sentId: 'wamid.U2', status: 'failed', at: at(failed), error: { code: 131047, title: 'Re-engagement message' } },
+      ]);
+      expectIgnored(result, {});
+    });
+
+    it('recipient_id and recipient_user_id: both; the contacts Meta lists next to a status fill in the other', async () => {
+      const both = metaStatus('wamid.B', { phone, userId: bsuid }, 'delivered');
+      const phoneOnly = metaStatus('wamid.P', phone, 'read');
+      const bsuidOnly = metaStatus('wamid.Q', { userId: bsuid }, 'read');
+      expect((await deliver(statuses([both]))).statuses).toEqual([{ channel: 'wa', phone, bsuid, sentId: 'wamid.B', status: 'delivered', at: at(both) }]);
+      const listed = await deliver(statuses([phoneOnly, bsuidOnly], [{ wa_id: phone, user_id: bsuid, name: 'Rita' }]));
+      expect(listed.statuses).toEqual([
+        { channel: 'wa', phone, bsuid, sentId: 'wamid.P', status: 'read', at: at(phoneOnly) },
+        { channel: 'wa', phone, bsuid, sentId: 'wamid.Q', status: 'read', at: at(bsuidOnly) },
+      ]);
+    });
+
+    it('a status with neither a phone nor a BSUID is dropped in silence', async () => {
+      const { recipient_id: _r, ...nobody } = metaStatus('wamid.N', phone, 'read');
+      const garbage = { ...metaStatus('wamid.G', { userId: bsuid }, 'read'), recipient_user_id: 'not a bsuid' };
+      const result = await deliver(statuses([nobody, garbage, metaStatus('wamid.OK', { userId: bsuid }, 'sent')]));
+      expect(result).toMatchObject({ ignored: 3, skipped: [] });
+      expect(result.statuses?.map((s) => s.sentId)).toEqual(['wamid.OK']);
+    });
+  });
+});
+
 describe('evolution: captions, replies, LIDs, ignore reasons', () => {
   const c = caseOf('evolution');
   const phone = '5511966660002';
@@ -924,28 +1060,91 @@ describe('evolution: captions, replies, LIDs, ignore reasons', () => {
     expect((await deliver(payload)).messages).toEqual([expect.objectContaining({ messageId: idOf(payload), kind: 'unsupported', what: 'documentMessage' })]);
   });
 
-  describe('WhatsApp LIDs (until SPEC §11 makes them customers)', () => {
+  describe('WhatsApp LIDs (SPEC §11: a LID is an address of a customer)', () => {
     const lid = '214955124957347';
+    const keyOf = (payload: Upsert) => payload.data.key as Record<string, unknown>;
 
-    it('a @lid JID with no phone next to it: unknown_address, at warn, saying it is a LID', async () => {
-      const result = await deliver(evolutionUpsert({ instance: EVO_INSTANCE, lid, text: 'oi' }));
-      expect(result).toMatchObject({ messages: [], ignored: 1 });
-      expectIgnored(result, { unknown_address: 1 });
-      expect(result.skipped).toEqual([{ path: 'data', reason: expect.stringContaining('LID') }]);
-    });
-
-    it.each(['remoteJidAlt', 'senderPn'] as const)('a @lid JID with the phone in key.%s is that phone’s message, answered at its digits', async (field) => {
-      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, phone, lidPhoneField: field, pushName: 'Maria', text: 'oi' }) as Upsert;
-      expect((payload.data.key as Record<string, unknown>)[field]).toBe(`${phone}@s.whatsapp.net`);
+    it('a @lid JID with no phone next to it is a customer of its own: no phone, the LID, answered at <lid>@lid', async () => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, pushName: 'Maria', text: 'oi' }) as Upsert;
       const result = await deliver(payload);
-      expect(result.messages).toEqual([expect.objectContaining({ messageId: idOf(payload), phone, to: phone, name: 'Maria', kind: 'text', text: 'oi' })]);
+      expect(result.messages).toEqual([
+        { channel: 'evo', messageId: idOf(payload), phone: null, lid, to: `${lid}@lid`, toKind: 'lid', name: 'Maria', kind: 'text', text: 'oi', sentAt: expect.any(Number) },
+      ]);
       expectIgnored(result, {});
     });
 
-    it('a LID next to something that is not a phone JID is still unknown_address', async () => {
+    it.each(['remoteJidAlt', 'senderPn'] as const)('a @lid JID with the phone in key.%s: the phone (answered at its digits) and the LID', async (field) => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, phone, lidPhoneField: field, pushName: 'Maria', text: 'oi' }) as Upsert;
+      expect(keyOf(payload)[field]).toBe(`${phone}@s.whatsapp.net`);
+      const result = await deliver(payload);
+      expect(result.messages).toEqual([
+        { channel: 'evo', messageId: idOf(payload), phone, lid, to: phone, name: 'Maria', kind: 'text', text: 'oi', sentAt: expect.any(Number) },
+      ]);
+      expectIgnored(result, {});
+    });
+
+    it.each(['remoteJidAlt', 'senderLid'] as const)('a phone JID with the LID in key.%s: the phone (answered at its digits) and the LID', async (field) => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, phone, addressingMode: 'pn', lidPhoneField: field, text: 'oi' }) as Upsert;
+      expect(keyOf(payload)).toMatchObject({ remoteJid: `${phone}@s.whatsapp.net`, [field]: `${lid}@lid`, addressingMode: 'pn' });
+      const [message] = (await deliver(payload)).messages;
+      expect(message).toMatchObject({ phone, lid, to: phone });
+      expect(message).not.toHaveProperty('toKind');
+    });
+
+    it.each([
+      ['another LID', `99999999@lid`],
+      ['a JID whose digits are no phone number', '123@s.whatsapp.net'],
+      ['a group', '120363025246125888@g.us'],
+    ])('a @lid JID next to %s is still the LID’s own customer', async (_label, alt) => {
       const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, text: 'oi' }) as Upsert;
-      (payload.data.key as Record<string, unknown>).remoteJidAlt = '99999999@lid';
-      expectIgnored(await deliver(payload), { unknown_address: 1 });
+      keyOf(payload).remoteJidAlt = alt;
+      const result = await deliver(payload);
+      expect(result.messages).toEqual([expect.objectContaining({ phone: null, lid, to: `${lid}@lid`, toKind: 'lid' })]);
+      expectIgnored(result, {});
+    });
+
+    it('a phone JID next to a LID that is not a LID JID carries no LID', async () => {
+      const payload = upsert({ text: 'oi' });
+      keyOf(payload).remoteJidAlt = '214955124957347@s.whatsapp.net';
+      const [message] = (await deliver(payload)).messages;
+      expect(message).toMatchObject({ phone, to: phone });
+      expect(message).not.toHaveProperty('lid');
+    });
+
+    it('fromMe to a LID-only chat (the echo of a send to <lid>@lid, or a person answering it) is an owner message of the LID', async () => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, lid, fromMe: true, text: 'Oi, aqui é a Ana' }) as Upsert;
+      expect((await deliver(payload)).messages).toEqual([
+        { channel: 'evo', messageId: idOf(payload), phone: null, lid, to: `${lid}@lid`, toKind: 'lid', name: null, kind: 'owner', text: 'Oi, aqui é a Ana', sentAt: expect.any(Number) },
+      ]);
+      const withPhone = evolutionUpsert({ instance: EVO_INSTANCE, lid, phone, fromMe: true, text: 'De novo' }) as Upsert;
+      expect((await deliver(withPhone)).messages).toEqual([expect.objectContaining({ kind: 'owner', phone, lid, to: phone })]);
+    });
+
+    it("fromMe: the older versions' senderPn / senderLid are the sender's — the business's own — so they are not read", async () => {
+      const businessPhone = evolutionUpsert({ instance: EVO_INSTANCE, lid, phone: '5511900000000', lidPhoneField: 'senderPn', fromMe: true, text: 'x' }) as Upsert;
+      expect((await deliver(businessPhone)).messages).toEqual([expect.objectContaining({ kind: 'owner', phone: null, lid, to: `${lid}@lid`, toKind: 'lid' })]);
+      const businessLid = evolutionUpsert({ instance: EVO_INSTANCE, lid: '11111111111111', phone, addressingMode: 'pn', lidPhoneField: 'senderLid', fromMe: true, text: 'x' }) as Upsert;
+      const [owner] = (await deliver(businessLid)).messages;
+      expect(owner).toMatchObject({ kind: 'owner', phone, to: phone });
+      expect(owner).not.toHaveProperty('lid');
+    });
+
+    it.each([
+      ['a @c.us JID', '5511966660002@c.us'],
+      ['a hosted JID', '5511966660002@hosted'],
+      ['a LID JID without digits', 'abc@lid'],
+    ])('%s (neither a phone nor a LID JID) is unknown_address, at warn', async (_label, remoteJid) => {
+      const result = await deliver(evolutionUpsert({ instance: EVO_INSTANCE, remoteJid, text: 'oi' }));
+      expectIgnored(result, { unknown_address: 1 });
+      expect(result.skipped).toEqual([{ path: 'data', reason: expect.stringContaining('remoteJid') }]);
+    });
+
+    it('an 8-digit Brazilian number is just a phone: its digits as given (the core knows the ninth digit)', async () => {
+      const payload = evolutionUpsert({ instance: EVO_INSTANCE, phone: '551188887777', text: 'oi' }) as Upsert;
+      const [message] = (await deliver(payload)).messages;
+      expect(message).toMatchObject({ phone: '551188887777', to: '551188887777' });
+      expect(message).not.toHaveProperty('lid');
+      expect(message).not.toHaveProperty('toKind');
     });
   });
 
@@ -1006,12 +1205,14 @@ describe('evolution: captions, replies, LIDs, ignore reasons', () => {
     const notAPhone = evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '123@s.whatsapp.net', text: 'oi' }) as Upsert;
     const group = evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '120363025246125888@g.us', text: 'grupo' }) as Upsert;
     const lid = evolutionUpsert({ instance: EVO_INSTANCE, lid: '214955124957347', text: 'oi' }) as Upsert;
-    const payload = { ...good, data: [good.data, noId.data, 'not a message', notAPhone.data, group.data, lid.data, upsert({ revoked: 'X' }).data] };
+    const notAJid = evolutionUpsert({ instance: EVO_INSTANCE, remoteJid: '5511966660002@c.us', text: 'oi' }) as Upsert;
+    const payload = { ...good, data: [good.data, noId.data, 'not a message', notAPhone.data, group.data, lid.data, upsert({ revoked: 'X' }).data, notAJid.data] };
     const result = await deliver(payload);
-    expect(result.messages.map((m) => m.text)).toEqual(['um']);
+    // A LID alone is a customer now (SPEC §11).
+    expect(result.messages.map((m) => m.text)).toEqual(['um', 'oi']);
     expect(result.ignored).toBe(6);
     expectIgnored(result, { unreadable: 2, unknown_address: 2, group: 1, deleted: 1 });
-    expect(result.skipped?.map((s) => s.path)).toEqual(['data.1', 'data.2', 'data.3', 'data.5']);
+    expect(result.skipped?.map((s) => s.path)).toEqual(['data.1', 'data.2', 'data.3', 'data.7']);
   });
 
   it('other events are not message items: ignored, with no reason', async () => {
@@ -1093,7 +1294,7 @@ describe('zapi: captions, replies, pins, fromMe notices, fromApi, ignore reasons
   });
 
   it.each([
-    ['a LID in phone (chatLid / senderLid are not read yet)', received({ phone: '81896604192873@lid' }), 'unknown_address', /LID/],
+    ['a LID in phone without digits', received({ phone: 'abc@lid' }), 'unknown_address', /LID/],
     ['a phone that is not 10–15 digits', received({ phone: '12345' }), 'unknown_address', /phone/],
     ['no messageId', { ...received({}), messageId: undefined }, 'unreadable', /messageId/],
     ['no phone', { ...received({}), phone: undefined }, 'unreadable', /phone/],
@@ -1101,6 +1302,67 @@ describe('zapi: captions, replies, pins, fromMe notices, fromApi, ignore reasons
     const result = await deliver(JSON.parse(JSON.stringify(payload)));
     expectIgnored(result, { [reason]: 1 });
     expect(result.skipped).toEqual([{ path: '', reason: expect.stringMatching(why) }]);
+  });
+
+  describe('WhatsApp LIDs (SPEC §11: a LID is an address of a customer)', () => {
+    const lid = '81896604192873';
+    const lidOnly = (options: Omit<Parameters<typeof zapiReceived>[0], 'instanceId' | 'phone' | 'lid'> = {}) =>
+      zapiReceived({ instanceId: ZAPI_INSTANCE_ID, lid, senderName: 'Maria', ...options }) as Record<string, unknown>;
+
+    it('phone <digits>@lid is a customer known only by the LID: no phone, answered at phone exactly as given', async () => {
+      const payload = lidOnly({ text: 'oi' });
+      expect(payload).toMatchObject({ phone: `${lid}@lid`, chatLid: `${lid}@lid` });
+      const result = await deliver(payload);
+      expect(result.messages).toEqual([
+        { channel: 'zapi', messageId: payload.messageId, phone: null, lid, to: `${lid}@lid`, toKind: 'lid', name: 'Maria', kind: 'text', text: 'oi', sentAt: expect.any(Number) },
+      ]);
+      expectIgnored(result, {});
+    });
+
+    it('phone <digits>@lid with chatLid null (as some callbacks give it) is the same', async () => {
+      const [message] = (await deliver({ ...lidOnly({ text: 'oi' }), chatLid: null })).messages;
+      expect(message).toMatchObject({ phone: null, lid, to: `${lid}@lid`, toKind: 'lid' });
+    });
+
+    it.each([
+      ['chatLid', received({ chatLid: lid, text: 'oi' })],
+      ['senderLid', received({ senderLid: lid, text: 'oi' })],
+      ['chatLid without @lid', { ...received({ text: 'oi' }), chatLid: lid }],
+    ])('a number phone with the LID in %s: the phone (answered at it as given) and the LID', async (_label, payload) => {
+      const result = await deliver(payload);
+      expect(result.messages).toEqual([
+        { channel: 'zapi', messageId: payload.messageId, phone, lid, to: phone, name: 'Maria', kind: 'text', text: 'oi', sentAt: expect.any(Number) },
+      ]);
+      expectIgnored(result, {});
+    });
+
+    it('chatLid wins over senderLid; a LID field that is no LID is left out', async () => {
+      const [both] = (await deliver(received({ chatLid: lid, senderLid: '11111111111111', text: 'oi' }))).messages;
+      expect(both).toMatchObject({ phone, lid });
+      const [bad] = (await deliver({ ...received({ text: 'oi' }), chatLid: 'not-a-lid@lid', senderLid: null })).messages;
+      expect(bad).toMatchObject({ phone, to: phone });
+      expect(bad).not.toHaveProperty('lid');
+    });
+
+    it('fromMe: chatLid is the customer’s LID; senderLid is the business’s own, so it is not read', async () => {
+      const toCustomer = received({ fromMe: true, chatLid: lid, senderLid: '22222222222222', text: 'Oi, é a Ana' });
+      expect((await deliver(toCustomer)).messages).toEqual([
+        { channel: 'zapi', messageId: toCustomer.messageId, phone, lid, to: phone, name: null, kind: 'owner', text: 'Oi, é a Ana', sentAt: expect.any(Number) },
+      ]);
+      const [senderOnly] = (await deliver(received({ fromMe: true, senderLid: '22222222222222', text: 'x' }))).messages;
+      expect(senderOnly).toMatchObject({ kind: 'owner', phone });
+      expect(senderOnly).not.toHaveProperty('lid');
+    });
+
+    it('fromMe to a LID-only chat (the echo of a send to <digits>@lid, or a person answering it) is an owner message of the LID', async () => {
+      const echo = lidOnly({ fromMe: true, fromApi: true, text: 'Resposta do bot', status: 'SENT' });
+      expect((await deliver(echo)).messages).toEqual([
+        { channel: 'zapi', messageId: echo.messageId, phone: null, lid, to: `${lid}@lid`, toKind: 'lid', name: null, kind: 'owner', text: 'Resposta do bot', sentByApi: true, sentAt: expect.any(Number) },
+      ]);
+      const [person] = (await deliver(lidOnly({ fromMe: true, fromApi: false, text: 'Sou a Ana' }))).messages;
+      expect(person).toMatchObject({ kind: 'owner', phone: null, lid, toKind: 'lid' });
+      expect(person).not.toHaveProperty('sentByApi');
+    });
   });
 
   it('fromMe with a text or a real content is an owner message; fromApi: true marks it as sent through the API', async () => {

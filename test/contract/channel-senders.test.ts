@@ -184,6 +184,7 @@ function delivery(channel: string, outgoing: Outgoing): StoredDelivery {
     attempts: 0,
     lastError: null,
     status: null,
+    toKind: 'phone',
     createdAt: new Date().toISOString(),
     finishedAt: null,
     to: phone,
@@ -456,6 +457,58 @@ describe('whatsapp-cloud error codes', () => {
     const d = c.delivery();
     const error = await rejection(sender().send(d, { body: { text: 'x'.repeat(MAX_TEXT_CHARS + 1) } }));
     expect(error).toMatchObject({ status: 400, retryable: false, code: 'whatsapp_100' });
+  });
+});
+
+describe('addresses other than a phone (SPEC §11)', () => {
+  const bsuid = 'BR.1502576394655843';
+  const lid = '214955124957347';
+  const to = (channel: string, address: string, toKind: StoredDelivery['toKind'], text = 'Olá! Seu pedido saiu para entrega') =>
+    ({ ...delivery(channel, { kind: 'text', text }), to: address, toKind });
+
+  it("whatsapp-cloud: a BSUID delivery is sent with `recipient` and no `to`; every part of a split text the same way", async () => {
+    const sender = senderOf('wa');
+    const d = to('wa', bsuid, 'bsuid');
+    const part = onlyPart(sender, d);
+    const { ids } = await sender.send(d, part);
+    const wire = whatsapp.calls('messages').map((r) => r.body);
+    expect(wire).toEqual([{ messaging_product: 'whatsapp', recipient_type: 'individual', recipient: bsuid, type: 'text', text: { preview_url: false, body: part.body.text } }]);
+    expect(wire[0]).not.toHaveProperty('to');
+    expect(whatsapp.sent()).toEqual([expect.objectContaining({ id: ids[0], to: bsuid, recipient: bsuid })]);
+    expect(ids).toHaveLength(1);
+
+    const long = to('wa', bsuid, 'bsuid', `${'a '.repeat(2500)}\n${'b '.repeat(2500)}`);
+    for (const p of sender.split(long)) await sender.send(long, p);
+    expect(whatsapp.calls('messages').slice(1).map((r) => r.body)).toEqual(
+      sender.split(long).map((p) => ({ messaging_product: 'whatsapp', recipient_type: 'individual', recipient: bsuid, type: 'text', text: { preview_url: false, body: p.body.text } })),
+    );
+  });
+
+  it('whatsapp-cloud: a phone delivery is still sent with `to` and no `recipient`', async () => {
+    const sender = senderOf('wa');
+    const d = to('wa', '5511988880009', 'phone');
+    await sender.send(d, onlyPart(sender, d));
+    const [body] = whatsapp.calls('messages').map((r) => r.body);
+    expect(body).toMatchObject({ to: '5511988880009' });
+    expect(body).not.toHaveProperty('recipient');
+  });
+
+  it('evolution: a LID delivery goes to number <digits>@lid, as is', async () => {
+    const sender = senderOf('evo');
+    const d = to('evo', `${lid}@lid`, 'lid');
+    const part = onlyPart(sender, d);
+    const { ids } = await sender.send(d, part);
+    expect(evolution.calls('sendText').map((r) => r.body)).toEqual([{ number: `${lid}@lid`, text: part.body.text }]);
+    expect(evolution.sent()).toEqual([expect.objectContaining({ id: ids[0], number: `${lid}@lid`, remoteJid: `${lid}@lid` })]);
+  });
+
+  it('zapi: a LID delivery goes to phone <digits>@lid, as is', async () => {
+    const sender = senderOf('zapi');
+    const d = to('zapi', `${lid}@lid`, 'lid');
+    const part = onlyPart(sender, d);
+    const { ids } = await sender.send(d, part);
+    expect(zapi.calls('send-text').map((r) => r.body)).toEqual([{ phone: `${lid}@lid`, message: part.body.text }]);
+    expect(zapi.sent()).toEqual([expect.objectContaining({ id: ids[0], phone: `${lid}@lid` })]);
   });
 });
 

@@ -75,6 +75,8 @@ describe('conversations', () => {
       takenBy: null,
       botId: h.config.channels.site?.bot.id,
       conversationId: first.body.conversationId,
+      // SPEC §11: every address of the customer.
+      aliases: expect.arrayContaining([phone]),
       handoff: null,
     });
 

@@ -427,11 +427,11 @@ describe('real bodies read as they are (SPEC §8.1, §9.3)', () => {
     expect(botCallsFor('Quero o plano anual')).toBe(1);
   });
 
-  it('an Evolution message from a WhatsApp LID with no phone is not dropped in silence: logged at warn and counted', async () => {
+  it('an Evolution message from an address that is neither a phone nor a LID is not dropped in silence: logged at warn and counted', async () => {
     const before = sample(await scrape(h.url), 'webhook_messages_ignored_total', { channel: 'evo', reason: 'unknown_address' });
-    const res = await deliverEvolutionWebhook(`${h.url}/webhooks/evo`, evolutionUpsert({ instance: 'loja', lid: '123456789012345', text: 'oi' }), { authorization: `Bearer ${EVO_TOKEN}` });
+    const res = await deliverEvolutionWebhook(`${h.url}/webhooks/evo`, evolutionUpsert({ instance: 'loja', remoteJid: '123456789012345@hosted', text: 'oi' }), { authorization: `Bearer ${EVO_TOKEN}` });
     expect(res.body).toEqual({ status: 'accepted', accepted: 0 });
     expect(sample(await scrape(h.url), 'webhook_messages_ignored_total', { channel: 'evo', reason: 'unknown_address' })).toBe(before + 1);
-    await h.logs.waitFor('LID');
+    await h.logs.waitFor('could not be read or routed');
   });
 });

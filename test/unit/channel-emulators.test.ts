@@ -424,6 +424,68 @@ describe('WhatsappEmulator', () => {
       ]);
     }));
 
+  describe('business-scoped user IDs (SPEC §11)', () => {
+    const BSUID = 'BR.1502576394655843';
+    const bsuidBody = (recipient: unknown, body: string, extra: Record<string, unknown> = {}) => {
+      const { to: _to, ...rest } = textBody('x', body, extra);
+      return { ...rest, recipient };
+    };
+
+    it('sends to `recipient` instead of `to`: answers contacts [{input, user_id}] and records the BSUID as `to` and `recipient`', async () => {
+      const res = await send(bsuidBody(BSUID, 'Olá, sem telefone'));
+      expect(res).toEqual({
+        status: 200,
+        body: { messaging_product: 'whatsapp', contacts: [{ input: BSUID, user_id: BSUID }], messages: [{ id: expect.stringMatching(/^wamid\./) }] },
+      });
+      expect(wa.sent()).toEqual([
+        { id: res.body.messages[0].id, phoneNumberId: '106540352242922', version: 'v21.0', to: BSUID, recipient: BSUID, text: 'Olá, sem telefone', at: expect.any(Number) },
+      ]);
+      expect(await wa.waitForSent(1, (s) => s.recipient === BSUID)).toHaveLength(1);
+    });
+
+    it('with both `to` and `recipient`, the phone wins (as at Meta): answers wa_id, records the phone as `to` and the recipient', async () => {
+      const res = await send(textBody('5511900000050', 'os dois', { recipient: BSUID }));
+      expect(res.body.contacts).toEqual([{ input: '5511900000050', wa_id: '5511900000050' }]);
+      expect(wa.sent()).toEqual([expect.objectContaining({ to: '5511900000050', recipient: BSUID })]);
+    });
+
+    it('needs `to` or a business-scoped user ID in `recipient` (code 100)', async () => {
+      for (const body of [bsuidBody(undefined, 'x'), bsuidBody('', 'x'), bsuidBody('5511900000051', 'x'), bsuidBody(42, 'x'), bsuidBody('br.123', 'x'), textBody('5511900000051', 'x', { recipient: 'nope' })]) {
+        const res = await send(body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.body.error).toMatchObject({ code: 100, error_data: { details: expect.stringMatching(/to|recipient/) } });
+      }
+      expect(wa.sent()).toEqual([]);
+      // A parent BSUID has one more part.
+      expect((await send(bsuidBody('US.ENT.11815799212886844830', 'x'))).status).toBe(200);
+    });
+
+    it('status webhooks of a send to a BSUID carry recipient_user_id and no recipient_id; reportStatus too', () =>
+      withWebhooks(async (emulator, emulatorUrl, receiver) => {
+        emulator.webhookUrl = `${receiver.url}/webhooks/wa`;
+        emulator.statusWebhooks = true;
+        const res = await call(`${emulatorUrl}/v21.0/106540352242922/messages`, { body: bsuidBody(BSUID, 'oi') });
+        const sentId: string = res.body.messages[0].id;
+        const [sent] = await receiver.arrived(1);
+        expect(failedStatusOf(sent!)).toEqual({ id: sentId, status: 'sent', timestamp: expect.stringMatching(/^\d+$/), recipient_user_id: BSUID });
+        await emulator.reportStatus(sentId, 'failed', 131047);
+        const [, failed] = await receiver.arrived(2);
+        expect(failedStatusOf(failed!)).toMatchObject({ id: sentId, status: 'failed', recipient_user_id: BSUID, errors: [expect.objectContaining({ code: 131047 })] });
+        expect(failedStatusOf(failed!)).not.toHaveProperty('recipient_id');
+      }));
+
+    it('appSend to a BSUID posts an echo with to_user_id (and `to` only when the phone is given)', () =>
+      withWebhooks(async (emulator, _emulatorUrl, receiver) => {
+        emulator.webhookUrl = `${receiver.url}/webhooks/wa`;
+        const onlyId = await emulator.appSend({ userId: BSUID }, 'do app');
+        const bothId = await emulator.appSend({ phone: '5511900000052', userId: BSUID }, 'do app de novo');
+        const [only, both] = await receiver.arrived(2);
+        const echoOf = (delivery: Delivery) => delivery.body.entry[0].changes[0].value.message_echoes[0];
+        expect(echoOf(only!)).toEqual({ from: expect.stringMatching(/^\d+$/), to_user_id: BSUID, id: onlyId, timestamp: expect.any(String), type: 'text', text: { body: 'do app' } });
+        expect(echoOf(both!)).toMatchObject({ to: '5511900000052', to_user_id: BSUID, id: bothId });
+      }, { phoneNumberId: '106540352242922' }));
+  });
+
   it('records a status webhook that could not be delivered, and still answers the send', async () => {
     const broken = new WhatsappEmulator({ webhookUrl: await deadUrl(), statusWebhooks: true });
     const emulatorUrl = await broken.start(0);
@@ -571,6 +633,37 @@ describe('Meta webhook helpers', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it('builds BSUID customers: from_user_id next to from, or alone; contacts with user_id; statuses and echoes to a BSUID', () => {
+    const bsuid = 'BR.1502576394655843';
+    expect(metaText({ phone: '5511900000060', userId: bsuid }, 'oi')).toEqual({
+      from: '5511900000060',
+      from_user_id: bsuid,
+      id: expect.stringMatching(/^wamid\./),
+      timestamp: expect.stringMatching(/^\d{10}$/),
+      type: 'text',
+      text: { body: 'oi' },
+    });
+    const hidden = metaImage({ userId: bsuid }, 'foto');
+    expect(hidden).toMatchObject({ from_user_id: bsuid, type: 'image', image: { caption: 'foto' } });
+    expect(hidden).not.toHaveProperty('from');
+    const value = (metaEnvelope({ phoneNumberId: '1', messages: [hidden, metaText({ phone: '5511900000060', userId: 'BR.42' }, 'x')] }) as any).entry[0].changes[0].value;
+    expect(value.contacts).toEqual([
+      { profile: { name: 'Cliente 5843' }, user_id: bsuid },
+      { profile: { name: 'Cliente 0060' }, wa_id: '5511900000060', user_id: 'BR.42' },
+    ]);
+    expect(metaStatus('wamid.S', { userId: bsuid }, 'read')).toEqual({ id: 'wamid.S', status: 'read', timestamp: expect.any(String), recipient_user_id: bsuid });
+    expect(metaStatus('wamid.S', { phone: '5511900000060', userId: bsuid }, 'read')).toMatchObject({ recipient_id: '5511900000060', recipient_user_id: bsuid });
+    const echo = metaEcho({ userId: bsuid }, 'do app', 'wamid.E');
+    expect(echo).toEqual({ from: expect.stringMatching(/^\d+$/), to_user_id: bsuid, id: 'wamid.E', timestamp: expect.any(String), type: 'text', text: { body: 'do app' } });
+    expect(metaEchoOf({ phone: '5511900000060', userId: bsuid }, metaText({ phone: '15550001234', userId: 'BR.1' }, 'x'))).toMatchObject({ to: '5511900000060', to_user_id: bsuid });
+    expect(metaEchoOf('5511900000060', metaText({ phone: '15550001234', userId: 'BR.1' }, 'x'))).not.toHaveProperty('from_user_id');
+    // Contacts given with statuses only: the contacts Meta lists next to sent, delivered and read statuses.
+    const statusValue = (metaEnvelope({ phoneNumberId: '1', statuses: [metaStatus('wamid.S', '5511900000060', 'read')], contacts: [{ wa_id: '5511900000060', user_id: bsuid, name: 'Rita' }] }) as any)
+      .entry[0].changes[0].value;
+    expect(statusValue.contacts).toEqual([{ profile: { name: 'Rita' }, wa_id: '5511900000060', user_id: bsuid }]);
+    expect(() => metaText({}, 'x')).toThrow(/phone or a userId/);
   });
 
   it('verifyChallengeUrl builds the subscription check', () => {
@@ -830,6 +923,34 @@ describe('EvolutionEmulator', () => {
     }
   });
 
+  it('sends to a LID (number <digits>@lid): answers and echoes with remoteJid <digits>@lid; phoneSend to a LID carries only the LID', async () => {
+    const receiver = await startReceiver();
+    const echoing = new EvolutionEmulator({ webhookUrl: `${receiver.url}/webhooks/loja-evo` });
+    const echoUrl = await echoing.start(0);
+    try {
+      const res = await call(`${echoUrl}/message/sendText/loja`, { body: { number: '214955124957347@lid', text: 'para o LID' } });
+      expect(res.status).toBe(201);
+      expect(res.body.key).toEqual({ remoteJid: '214955124957347@lid', fromMe: true, id: expect.any(String) });
+      expect(echoing.sent()).toEqual([expect.objectContaining({ number: '214955124957347@lid', remoteJid: '214955124957347@lid', text: 'para o LID' })]);
+      const [echo] = await receiver.arrived(1);
+      expect(echo!.body.data.key).toEqual({ remoteJid: '214955124957347@lid', fromMe: true, id: res.body.key.id, addressingMode: 'lid' });
+      const phoneId = await echoing.phoneSend('214955124957347@lid', 'do celular');
+      const [, typed] = await receiver.arrived(2);
+      expect(typed!.body.data.key).toEqual({ remoteJid: '214955124957347@lid', fromMe: true, id: phoneId, addressingMode: 'lid' });
+      expect(typed!.body.data.message).toEqual({ conversation: 'do celular' });
+    } finally {
+      await echoing.close();
+      await receiver.close();
+    }
+  });
+
+  it('answers 400 for a LID number that is not <digits>@lid', async () => {
+    for (const number of ['abc@lid', '214955124957347@lid.x', '@lid']) {
+      expect((await sendText('loja', { number, text: 'x' })).status, number).toBe(400);
+    }
+    expect(evo.sent()).toEqual([]);
+  });
+
   it('builds messages.upsert envelopes for each content type', () => {
     const text = evolutionUpsert({ instance: 'loja', phone: '5511900000026', text: 'oi', pushName: 'Maria' }) as any;
     expect(text).toEqual({
@@ -908,6 +1029,18 @@ describe('EvolutionEmulator', () => {
     });
     expect(lid({ lid: '214955124957347', phone: '5511900000029', lidPhoneField: 'senderPn' }).key).toMatchObject({ senderPn: '5511900000029@s.whatsapp.net' });
     expect(lid({ lid: '214955124957347', phone: '5511900000029' }).pushName).toBe('Cliente 0029');
+    // Baileys 7 marks which address is the chat; a phone-addressed message carries the LID next to it.
+    expect(lid({ lid: '214955124957347', phone: '5511900000029', addressingMode: 'pn' }).key).toEqual({
+      remoteJid: '5511900000029@s.whatsapp.net',
+      fromMe: false,
+      id: expect.any(String),
+      remoteJidAlt: '214955124957347@lid',
+      addressingMode: 'pn',
+    });
+    expect(lid({ lid: '214955124957347', phone: '5511900000029', addressingMode: 'pn', lidPhoneField: 'senderLid' }).key).toMatchObject({ senderLid: '214955124957347@lid' });
+    expect(() => lid({ lid: '214955124957347', phone: '5511900000029', addressingMode: 'pn', lidPhoneField: 'senderPn' })).toThrow(/senderPn/);
+    expect(() => lid({ lid: '214955124957347', phone: '5511900000029', lidPhoneField: 'senderLid' })).toThrow(/senderLid/);
+    expect(() => lid({ lid: '214955124957347', addressingMode: 'pn' })).toThrow(/needs phone and lid/);
   });
 
   it('deliverEvolutionWebhook posts the JSON with the given headers', async () => {
@@ -1047,6 +1180,35 @@ describe('ZapiEmulator', () => {
       expect(pinned!.body.pinMessage).toMatchObject({ action: 'pin', referencedMessage: { messageId: res.body.messageId } });
       expect(pinned!.body).not.toHaveProperty('text');
       expect((await echoing.waitForEchoes(3)).map((e) => e.kind).sort()).toEqual(['echo', 'phone', 'phone']);
+    } finally {
+      await echoing.close();
+      await receiver.close();
+    }
+  });
+
+  it('builds LID callbacks: phone <digits>@lid (lid), or a number with chatLid / senderLid', () => {
+    expect(zapiReceived({ instanceId: 'I', lid: '81896604192873', text: 'oi' })).toMatchObject({ phone: '81896604192873@lid', chatLid: '81896604192873@lid', chatName: 'Cliente 2873' });
+    const numbered = zapiReceived({ instanceId: 'I', phone: '5511900000070', chatLid: '81896604192873', senderLid: '81896604192873', text: 'oi' }) as any;
+    expect(numbered).toMatchObject({ phone: '5511900000070', chatLid: '81896604192873@lid', senderLid: '81896604192873@lid' });
+    expect(zapiReceived({ instanceId: 'I', phone: '5511900000070' })).not.toHaveProperty('chatLid');
+    expect(() => zapiReceived({ instanceId: 'I' })).toThrow(/phone or lid/);
+    expect(() => zapiReceived({ instanceId: 'I', phone: '5511900000070', lid: '1' })).toThrow(/phone or lid/);
+  });
+
+  it('sends to a LID (phone <digits>@lid) and echoes it as given; phoneSend to a LID too; 400 for a LID without digits', async () => {
+    const receiver = await startReceiver();
+    const echoing = new ZapiEmulator({ webhookUrl: `${receiver.url}/webhooks/loja-zapi?token=t` });
+    const echoUrl = await echoing.start(0);
+    try {
+      const res = await call(`${echoUrl}/instances/I/token/T/send-text`, { body: { phone: '81896604192873@lid', message: 'para o LID' } });
+      expect(res.status).toBe(200);
+      expect(echoing.sent()).toEqual([expect.objectContaining({ id: res.body.messageId, phone: '81896604192873@lid' })]);
+      const [echo] = await receiver.arrived(1);
+      expect(echo!.body).toMatchObject({ messageId: res.body.messageId, phone: '81896604192873@lid', chatLid: '81896604192873@lid', fromMe: true, fromApi: true });
+      const phoneId = await echoing.phoneSend('81896604192873@lid', 'do celular');
+      const [, typed] = await receiver.arrived(2);
+      expect(typed!.body).toMatchObject({ messageId: phoneId, phone: '81896604192873@lid', chatLid: '81896604192873@lid', fromMe: true, fromApi: false, text: { message: 'do celular' } });
+      expect((await call(`${echoUrl}/instances/I/token/T/send-text`, { body: { phone: 'abc@lid', message: 'x' } })).status).toBe(400);
     } finally {
       await echoing.close();
       await receiver.close();

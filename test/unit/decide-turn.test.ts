@@ -52,7 +52,7 @@ function context(over: { channel?: string; conversation?: Partial<Conversation>;
   return {
     channelName: name,
     channel: channel(name),
-    message: { messageId: 'm1', phone: '5511999990000', name: 'Bia', text: over.text === undefined ? 'oi' : over.text, address: '5511999990000', externalIds: {} },
+    message: { messageId: 'm1', phone: '5511999990000', name: 'Bia', text: over.text === undefined ? 'oi' : over.text, address: '5511999990000', contactPhone: '5511999990000', externalIds: {} },
     conversation: { ...EMPTY_CONVERSATION, ...over.conversation },
     now: NOW,
     humanDone: over.humanDone ?? false,
@@ -92,7 +92,7 @@ const rows: Row[] = [
     expect: (d) => {
       expect(d.outcome).toEqual({ kind: 'replied', reply: 'Olá!', conversationId: 'conv-1' });
       expect(d.events).toEqual([{ type: 'message.replied', reply: 'Olá!', conversationId: 'conv-1' }]);
-      expect(d.commit.conversation?.fields).toEqual({ address: '5511999990000', botId: BOT, conversationId: 'conv-1' });
+      expect(d.commit.conversation?.fields).toEqual({ address: '5511999990000', addressKind: 'phone', contactPhone: '5511999990000', botId: BOT, conversationId: 'conv-1' });
       expect(d.handoff).toBeNull();
     },
   },

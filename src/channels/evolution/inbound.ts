@@ -14,7 +14,7 @@ const PERSONAL_JID = /^(\d+)@s\.whatsapp\.net$/;
 /** Groups (`@g.us`), broadcast lists and status (`@broadcast`), newsletters: never one customer's chat. */
 const GROUP_JID = /@(g\.us|broadcast|newsletter)$/;
 /** A WhatsApp LID: an address that hides the phone (SPEC §11). */
-const LID_JID = /^\d+@lid$/;
+const LID_JID = /^(\d+)@lid$/;
 
 /** Content keys that are never a message to answer, and why (`protocolMessage` is told apart by its type below). */
 const IGNORED_CONTENT: Readonly<Record<string, IgnoreReason>> = {
@@ -84,21 +84,36 @@ function sentAtOf(value: unknown): number | undefined {
   return undefined;
 }
 
+/** A JID's digits when it is a phone's (`<digits>@s.whatsapp.net`) or a LID's (`<digits>@lid`). */
+const phoneJid = (jid: unknown): string | undefined => PERSONAL_JID.exec(str(jid) ?? '')?.[1];
+const lidJid = (jid: unknown): string | undefined => LID_JID.exec(str(jid) ?? '')?.[1];
+
+/** The addresses of a message's chat (SPEC §11), or why it is no customer's. */
+type Address = Pick<ChannelMessage, 'phone' | 'lid' | 'to' | 'toKind'> | { reason: IgnoreReason; why: string };
+
 /**
- * The customer's phone (digits) and reply address (the JID's digits, SPEC §8.2), or why there
- * are none: a group is not an error; a LID without a phone next to it is, until SPEC §11.
+ * The customer's addresses (SPEC §8.2, §11): the phone's digits (answered at them) and the LID,
+ * whichever the key carries. Baileys 7 puts the other address of a one-to-one chat in
+ * `remoteJidAlt` (the phone next to a LID, the LID next to a phone; Baileys itself maps it to
+ * the chat, `fromMe` or not); older versions in `senderPn` / `senderLid`, the sender's — on a
+ * `fromMe` message the business's own, so they are read on the customer's messages only. A LID
+ * with no phone next to it is a customer of its own, answered at `<digits>@lid`. A group is not
+ * an error; a JID that is neither a phone nor a LID is.
  */
-function addressOf(key: Record<string, unknown>, remoteJid: string): { phone: string; to: string } | { reason: IgnoreReason; why: string } {
+function addressOf(key: Record<string, unknown>, remoteJid: string): Address {
+  const fromMe = key.fromMe === true;
   if (GROUP_JID.test(remoteJid)) return { reason: 'group', why: 'group' };
-  let digits = PERSONAL_JID.exec(remoteJid)?.[1];
-  if (LID_JID.test(remoteJid)) {
-    // Newer Baileys put the phone next to a LID (`remoteJidAlt`), older ones in `senderPn`.
-    digits = [key.remoteJidAlt, key.senderPn].map((jid) => PERSONAL_JID.exec(str(jid) ?? '')?.[1]).find((alt) => alt !== undefined);
-    if (!digits) return { reason: 'unknown_address', why: 'key.remoteJid is a WhatsApp LID (…@lid) with no phone in key.remoteJidAlt or key.senderPn' };
+  const remotePhone = phoneJid(remoteJid);
+  const remoteLid = lidJid(remoteJid);
+  if (remotePhone === undefined && remoteLid === undefined) {
+    return { reason: 'unknown_address', why: 'key.remoteJid is neither <phone>@s.whatsapp.net nor <lid>@lid' };
   }
+  const lid = remoteLid ?? [key.remoteJidAlt, fromMe ? undefined : key.senderLid].map(lidJid).find((alt) => alt !== undefined);
+  const digits = remotePhone ?? [key.remoteJidAlt, fromMe ? undefined : key.senderPn].map(phoneJid).find((alt) => alt !== undefined);
   const phone = digits ? normalizePhone(digits) : null;
-  if (!digits || !phone) return { reason: 'unknown_address', why: 'key.remoteJid is not <phone>@s.whatsapp.net' };
-  return { phone, to: digits };
+  if (phone && digits) return { phone, ...(lid === undefined ? {} : { lid }), to: digits };
+  if (remoteLid === undefined) return { reason: 'unknown_address', why: 'key.remoteJid is <digits>@s.whatsapp.net, but its digits are no phone number' };
+  return { phone: null, lid: remoteLid, to: remoteJid, toKind: 'lid' };
 }
 
 /**
@@ -167,8 +182,7 @@ export function createEvolutionAdapter(name: string, channel: EvolutionChannel):
       const base = {
         channel: name,
         messageId: id,
-        phone: address.phone,
-        to: address.to,
+        ...address,
         name: fromMe ? null : (str(item.pushName) ?? null),
         ...(sentAt === undefined ? {} : { sentAt }),
       };

@@ -12,8 +12,10 @@ const sentSchema = z.object({ key: z.object({ id: z.string().min(1) }) });
 
 /**
  * Evolution API v2: `POST {baseUrl}/message/sendText/{instance}` with the `apikey` header, one
- * text per part, to the JID's digits the customer wrote from. Returns the message's `key.id`,
- * so the echo Evolution posts back as `fromMe` is recognised as the service's own.
+ * text per part, to the JID's digits the customer wrote from, or to `<digits>@lid` for a
+ * customer known only by a WhatsApp LID (`number` is the delivery's address as is: Evolution
+ * takes a LID JID there, SPEC §11). Returns the message's `key.id`, so the echo Evolution posts
+ * back as `fromMe` is recognised as the service's own.
  */
 export function createEvolutionSender(channel: EvolutionChannel, options: { http: Dispatcher; timeoutMs: number }): ChannelSender {
   const { evolution } = channel;

@@ -77,16 +77,53 @@ export interface WhatsappNumber {
   appSecret: string;
 }
 
-/** `contacts[]` → the profile name of each `wa_id`. */
-function contactNames(contacts: unknown[]): Map<string, string> {
-  const names = new Map<string, string>();
-  for (const contact of contacts) {
-    const entry = obj(contact);
-    const waId = str(entry.wa_id);
-    const profileName = str(obj(entry.profile).name);
-    if (waId && profileName) names.set(waId, profileName);
+/**
+ * A business-scoped user ID (SPEC §11): an ISO country code, a dot, alphanumerics
+ * (`BR.1502576394655843`; a parent BSUID has one more part, `US.ENT.1181…`). Anything else in
+ * those fields is not an address the Graph API would take back as `recipient`.
+ */
+const BSUID = /^[A-Z]{2}(\.[A-Za-z0-9]{1,128}){1,2}$/;
+const bsuidOf = (value: unknown): string | undefined => {
+  const text = str(value);
+  return text !== undefined && BSUID.test(text) ? text : undefined;
+};
+
+/** One `contacts[]` item: the user's phone (`wa_id`, absent for a user whose phone Meta does not share), BSUID and profile name. */
+interface Contact {
+  waId?: string;
+  userId?: string;
+  name?: string;
+}
+
+function readContacts(contacts: unknown[]): Contact[] {
+  return contacts.map((item) => {
+    const entry = obj(item);
+    return { waId: str(entry.wa_id), userId: bsuidOf(entry.user_id), name: str(obj(entry.profile).name) };
+  });
+}
+
+/** Whom a message or echo item is about, or why it cannot be read. */
+type Customer = Pick<ChannelMessage, 'phone' | 'bsuid' | 'to' | 'toKind' | 'name'> | { why: string };
+
+/**
+ * The customer of an item (SPEC §11): `address` is `from` (a customer's message) or `to` (an
+ * echo) — a phone, answered at it as given; `userId` is `from_user_id` / `to_user_id`. Without
+ * a phone, the customer is the BSUID (of `userId`, else of the change's only contact), answered
+ * with `recipient`. `contacts` name the customer (messages only: echoes carry none).
+ */
+function customerOf(address: string | undefined, userId: unknown, contacts: readonly Contact[], field: 'from' | 'to'): Customer {
+  if (address !== undefined) {
+    const phone = normalizePhone(address);
+    if (!phone) return { why: `${field} is not a phone number` };
+    const contact = contacts.find((c) => c.waId === address);
+    const bsuid = contact?.userId ?? bsuidOf(userId);
+    return { phone, ...(bsuid ? { bsuid } : {}), to: address, name: contact?.name ?? null };
   }
-  return names;
+  const only = contacts.length === 1 ? contacts[0] : undefined;
+  const bsuid = bsuidOf(userId) ?? only?.userId;
+  if (!bsuid) return { why: `no ${field} nor ${field}_user_id` };
+  const contact = contacts.find((c) => c.userId === bsuid);
+  return { phone: null, bsuid, to: bsuid, toKind: 'bsuid', name: contact?.name ?? null };
 }
 
 /** Where a change's items go: a channel, or why none (SPEC §8.4 "one tenant cannot speak for another"). */
@@ -95,15 +132,19 @@ type Route = { channel: string } | { reason: 'unknown_number' | 'foreign_number'
 /**
  * One `statuses[]` item → a {@link StatusReport}, or null for one the service cannot use (an
  * unknown status, no id, no recipient, no time): those are not failures of ours to record.
+ * The recipient is `recipient_id` (a send to a phone) and/or `recipient_user_id` (a send to a
+ * BSUID); sent, delivered and read statuses also list the user in `contacts[]`.
  */
-function statusReport(item: unknown, channel: string): StatusReport | null {
+function statusReport(item: unknown, channel: string, contacts: readonly Contact[]): StatusReport | null {
   const status = obj(item);
   const sentId = str(status.id);
   const recipient = str(status.recipient_id);
-  const phone = recipient ? normalizePhone(recipient) : null;
+  const bsuid = bsuidOf(status.recipient_user_id) ?? contacts.find((c) => recipient !== undefined && c.waId === recipient)?.userId;
+  const waId = recipient ?? contacts.find((c) => bsuid !== undefined && c.userId === bsuid)?.waId;
+  const phone = waId ? normalizePhone(waId) : null;
   const at = unixMs(status.timestamp);
-  if (!sentId || !phone || at === undefined || !isStatus(status.status)) return null;
-  const report: StatusReport = { channel, phone, sentId, status: status.status, at };
+  if (!sentId || (!phone && !bsuid) || at === undefined || !isStatus(status.status)) return null;
+  const report: StatusReport = { channel, phone, ...(bsuid ? { bsuid } : {}), sentId, status: status.status, at };
   if (status.status === 'failed') {
     const first = Array.isArray(status.errors) ? obj(status.errors[0]) : undefined;
     report.error = first
@@ -119,6 +160,8 @@ function statusReport(item: unknown, channel: string): StatusReport | null {
  * customer's message (a delivery may hold several, for several customers) and every
  * `smb_message_echoes` item a person answering from the WhatsApp Business app (SPEC §9.3);
  * both are routed by `metadata.phone_number_id`. `statuses[]` become {@link StatusReport}s.
+ * A customer is their phone (`from` / `to`) with its business-scoped user ID when Meta gives
+ * one, or only that BSUID when Meta does not share the phone (SPEC §11).
  *
  * @param numbers every configured `whatsapp.phoneNumberId` → its channel and app secret (one
  *   app may deliver several numbers' messages to one callback URL).
@@ -147,10 +190,11 @@ export function createWhatsappAdapter(name: string, channel: WhatsappChannel, nu
         const value = change.value;
         const target = route(value.metadata?.phone_number_id);
         tally.other(value.statuses?.length ?? 0);
+        const contacts = readContacts(value.contacts ?? []);
         // A status of a number this channel may not speak for is dropped like the message would be.
         if ('channel' in target) {
           for (const item of value.statuses ?? []) {
-            const report = statusReport(item, target.channel);
+            const report = statusReport(item, target.channel, contacts);
             if (report) statuses.push(report);
           }
         }
@@ -158,7 +202,6 @@ export function createWhatsappAdapter(name: string, channel: WhatsappChannel, nu
         const owner = change.field === 'smb_message_echoes';
         const items = owner ? value.message_echoes : change.field === 'messages' ? value.messages : undefined;
         if (!items) return;
-        const names = owner ? new Map<string, string>() : contactNames(value.contacts ?? []);
         items.forEach((item, m) => {
           const path = `entry.${e}.changes.${c}.value.${owner ? 'message_echoes' : 'messages'}.${m}`;
           if (!('channel' in target)) return tally.item(path, target.reason, target.why);
@@ -167,26 +210,18 @@ export function createWhatsappAdapter(name: string, channel: WhatsappChannel, nu
           const ignoredAs = Object.hasOwn(IGNORED_TYPES, type) ? IGNORED_TYPES[type] : undefined;
           if (ignoredAs) return tally.item(path, ignoredAs);
           const id = str(message.id);
+          if (!id) return tally.item(path, 'unreadable', 'no id');
+          if (id.length > 256) return tally.item(path, 'unreadable', 'id is over 256 characters');
           // A customer's message comes `from` them; an echo of the business's own goes `to` them.
-          const address = str(owner ? message.to : message.from);
-          const phone = address ? normalizePhone(address) : null;
-          if (!id || !address || !phone || id.length > 256) {
-            const field = owner ? 'to' : 'from';
-            const why = !id || !address ? `no id or ${field}` : !phone ? `${field} is not a phone number` : 'id is over 256 characters';
-            return tally.item(path, 'unreadable', why);
-          }
+          const customer = owner
+            ? customerOf(str(message.to), message.to_user_id, [], 'to')
+            : customerOf(str(message.from), message.from_user_id, contacts, 'from');
+          if ('why' in customer) return tally.item(path, 'unreadable', customer.why);
           const text = whatsappText(message);
           // A text too long for the bot's contract (4096) is still the customer's: it is cut, not refused.
           const cut = text === null ? null : [...text].slice(0, 4096).join('');
           const sentAt = unixMs(message.timestamp);
-          const base = {
-            channel: target.channel,
-            messageId: id,
-            phone,
-            to: address,
-            name: names.get(address) ?? null,
-            ...(sentAt === undefined ? {} : { sentAt }),
-          };
+          const base = { channel: target.channel, messageId: id, ...customer, ...(sentAt === undefined ? {} : { sentAt }) };
           if (owner) messages.push(cut !== null ? { ...base, kind: 'owner', text: cut } : { ...base, kind: 'owner' });
           else messages.push(cut !== null ? { ...base, kind: 'text', text: cut } : { ...base, kind: 'unsupported', what: type });
         });

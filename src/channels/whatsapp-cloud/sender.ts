@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { WhatsappChannel } from './config.js';
+import type { StoredDelivery } from '../../delivery/records.js';
 import { classifyStatus, isUpstreamError, UpstreamError } from '../../errors.js';
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
@@ -39,8 +40,17 @@ export function classifyMetaError(error: UpstreamError): UpstreamError {
 }
 
 /**
+ * Whom a send goes to: a phone as `to` (the `from` the customer wrote from), or a
+ * business-scoped user ID as `recipient` with no `to` (SPEC §11; Meta: when both are given,
+ * `to` wins, so a BSUID send carries only `recipient`).
+ */
+function addressee(delivery: StoredDelivery): { to: string } | { recipient: string } {
+  return delivery.toKind === 'bsuid' ? { recipient: delivery.to } : { to: delivery.to };
+}
+
+/**
  * WhatsApp Cloud API: `POST {baseUrl}/{apiVersion}/{phoneNumberId}/messages` with the access
- * token, one text message per part, to the `from` the customer wrote from. Returns the
+ * token, one text message per part, to the address the customer wrote from. Returns the
  * `wamid` Meta gave it.
  */
 export function createWhatsappSender(channel: WhatsappChannel, options: { http: Dispatcher; timeoutMs: number }): ChannelSender {
@@ -56,7 +66,7 @@ export function createWhatsappSender(channel: WhatsappChannel, options: { http: 
           method: 'POST',
           url,
           headers: { authorization: `Bearer ${whatsapp.accessToken}` },
-          body: { messaging_product: 'whatsapp', recipient_type: 'individual', to: delivery.to, type: 'text', text: { preview_url: false, body: part.body.text } },
+          body: { messaging_product: 'whatsapp', recipient_type: 'individual', ...addressee(delivery), type: 'text', text: { preview_url: false, body: part.body.text } },
           timeoutMs: options.timeoutMs,
           schema: sentSchema,
         });

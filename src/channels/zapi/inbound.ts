@@ -43,6 +43,28 @@ function ignoredCallback(callback: Record<string, unknown>, phone: string | unde
   return null;
 }
 
+/** `<digits>@lid` (or bare digits, as some callbacks give `chatLid`) → the LID's digits. */
+function lidOf(value: unknown): string | undefined {
+  return /^(\d+)(@lid)?$/.exec(str(value) ?? '')?.[1];
+}
+
+/**
+ * The customer's addresses (SPEC §11): `phone` is a number (answered at it as given) or a
+ * WhatsApp LID `<digits>@lid` (a customer known only by it, answered at it as given). Next to
+ * a number, `chatLid` — the chat's LID — carries the customer's LID; `senderLid` too, but only
+ * on the customer's own messages: on a `fromMe` callback the sender is the business.
+ */
+function addressOf(callback: Record<string, unknown>, phoneRaw: string, fromMe: boolean): Pick<ChannelMessage, 'phone' | 'lid' | 'to' | 'toKind'> | { why: string } {
+  if (phoneRaw.endsWith('@lid')) {
+    const lid = /^(\d+)@lid$/.exec(phoneRaw)?.[1];
+    return lid ? { phone: null, lid, to: phoneRaw, toKind: 'lid' } : { why: 'phone is a WhatsApp LID (…@lid) without digits' };
+  }
+  const phone = normalizePhone(phoneRaw);
+  if (!phone) return { why: 'phone is not a phone number' };
+  const lid = lidOf(callback.chatLid) ?? (fromMe ? undefined : lidOf(callback.senderLid));
+  return { phone, ...(lid === undefined ? {} : { lid }), to: phoneRaw };
+}
+
 /** One ignored callback as the answer of {@link ChannelAdapter.parse}; warn-level reasons are also listed in `skipped`. */
 function ignoredAs(reason: IgnoreReason, why: string = reason): InboundParse {
   const tally = createTally();
@@ -69,14 +91,12 @@ export function createZapiAdapter(name: string, channel: ZapiChannel): ChannelAd
     if (reason) return ignoredAs(reason);
     const id = str(body.messageId);
     if (!id || !phoneRaw || id.length > 256) return ignoredAs('unreadable', !id || !phoneRaw ? 'no messageId or phone' : 'messageId is over 256 characters');
-    // `chatLid` / `senderLid` are not read yet (SPEC §11): a LID in `phone` has no phone to answer or hand off.
-    if (phoneRaw.endsWith('@lid')) return ignoredAs('unknown_address', 'phone is a WhatsApp LID (…@lid)');
-    const phone = normalizePhone(phoneRaw);
-    if (!phone) return ignoredAs('unknown_address', 'phone is not a phone number');
+    const fromMe = body.fromMe === true;
+    const address = addressOf(body, phoneRaw, fromMe);
+    if ('why' in address) return ignoredAs('unknown_address', address.why);
 
     const text = zapiText(body);
     const what = CONTENT_KEYS.find((key) => isObject(body[key]));
-    const fromMe = body.fromMe === true;
     // A `fromMe` callback with neither text nor content (a carousel or template sent by the API, an
     // event…) is no person answering: taking the conversation over for it would be a false alarm.
     if (fromMe && text === null && what === undefined) return ignoredAs('system');
@@ -85,8 +105,7 @@ export function createZapiAdapter(name: string, channel: ZapiChannel): ChannelAd
     const base = {
       channel: name,
       messageId: id,
-      phone,
-      to: phoneRaw,
+      ...address,
       name: fromMe ? null : (str(body.senderName) ?? str(body.chatName) ?? null),
       ...(sentAt === undefined ? {} : { sentAt }),
     };

@@ -11,7 +11,8 @@ const sentSchema = z.object({ messageId: z.string().min(1), zaapId: z.string().o
 
 /**
  * Z-API: `POST {baseUrl}/instances/{instanceId}/token/{instanceToken}/send-text` with the
- * `Client-Token` header, one text per part, to the `phone` the customer wrote from. Returns
+ * `Client-Token` header, one text per part, to the `phone` the customer wrote from as given —
+ * a number, or `<digits>@lid` for a customer known only by a WhatsApp LID (SPEC §11). Returns
  * `messageId` (what the `fromMe` echo carries) and `id` when it differs; `zaapId` is Z-API's
  * queue id, never seen on a webhook.
  */

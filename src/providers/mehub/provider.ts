@@ -63,14 +63,24 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
     return chats;
   }
 
+  /**
+   * The contact's open chats by `phone`, else by its other ninth-digit form (SPEC §11: the
+   * customer may be on MeHub under either) — once, before giving up.
+   */
+  async function listForContact(token: string, phones: { phone: string; alternatePhone?: string | null }, query: Record<string, string>, limitMs = timeoutMs): Promise<Chat[]> {
+    const found = await listOpenChats(token, { ...query, contact: phones.phone }, limitMs);
+    if (found.length > 0 || !phones.alternatePhone) return found;
+    return listOpenChats(token, { ...query, contact: phones.alternatePhone }, limitMs);
+  }
+
   return {
     name: 'mehub',
     /** Done when the contact has no open chat left on the destination channel (SPEC §9.2). */
-    async isHumanDone({ phone, settings, timeoutMs: limitMs }) {
+    async isHumanDone({ phone, alternatePhone, settings, timeoutMs: limitMs }) {
       if (!isMehubHandoff(settings)) throw new Error('mehub provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('mehub_no_token', 'http_status', 'no MeHub token configured', { retryable: false });
-      const open = await listOpenChats(token, { contact: phone, channel: settings.channel }, limitMs);
+      const open = await listForContact(token, { phone, alternatePhone }, { channel: settings.channel }, limitMs);
       return open.length === 0;
     },
     async perform({ job, settings, mayHaveApplied, beforeSideEffect, log }) {
@@ -79,9 +89,9 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
       if (!token) throw new UpstreamError('mehub_no_token', 'http_status', 'no MeHub token configured', { retryable: false });
 
       if (mayHaveApplied) {
-        const query: Record<string, string> = { contact: job.phone, channel: settings.channel };
+        const query: Record<string, string> = { channel: settings.channel };
         if (settings.attendant !== undefined) query.attendant = String(settings.attendant);
-        const already = await listOpenChats(token, query);
+        const already = await listForContact(token, job, query);
         if (already.length > 0) {
           log.info({ chatToken: already[0]?.token }, 'an earlier try already transferred the chat; not sending it again');
           return {
@@ -93,7 +103,7 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
 
       let chatToken = job.externalIds.mehubChatToken;
       if (!chatToken) {
-        const open = await listOpenChats(token, { contact: job.phone });
+        const open = await listForContact(token, job, {});
         const newest = open.sort((a, b) => createdAt(b) - createdAt(a))[0];
         if (!newest) {
           // The customer's chat may not have reached MeHub yet: worth another try later.

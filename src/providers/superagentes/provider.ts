@@ -54,19 +54,28 @@ export async function superagentesBulkStatus(
  */
 export function createSuperagentesProvider(options: { baseUrl: string; token?: string; timeoutMs: number; http: Dispatcher }): HandoffProvider {
   const { http, timeoutMs } = options;
+
+  /** The conversations of `channelExternalId = phone`. */
+  async function conversationsOf(token: string, phone: string, limitMs = timeoutMs) {
+    const url = joinUrl(options.baseUrl, '/api/conversations');
+    url.searchParams.set('channelExternalId', phone);
+    const { data } = await requestJson(http, { service: 'superagentes', method: 'GET', url, headers: { authorization: `Bearer ${token}` }, timeoutMs: limitMs, schema: listSchema });
+    return data;
+  }
+
   return {
     name: 'superagentes',
     /** Done when the conversation the handoff changed is `RESOLVED` (SPEC §9.2); unknown id = cannot tell. */
-    async isHumanDone({ phone, settings, learnt, timeoutMs: limitMs }) {
+    async isHumanDone({ phone, alternatePhone, settings, learnt, timeoutMs: limitMs }) {
       if (!isSuperagentesHandoff(settings)) throw new Error('superagentes provider used for another platform');
       const token = settings.token ?? options.token;
       if (!token) throw new UpstreamError('superagentes_no_token', 'http_status', 'no SuperAgentes token configured', { retryable: false });
       const id = learnt.superagentesConversationId;
       if (!id) return false;
-      const url = joinUrl(options.baseUrl, '/api/conversations');
-      url.searchParams.set('channelExternalId', phone);
-      const { data } = await requestJson(http, { service: 'superagentes', method: 'GET', url, headers: { authorization: `Bearer ${token}` }, timeoutMs: limitMs, schema: listSchema });
-      return data.find((c) => c.id === id)?.status === 'RESOLVED';
+      let found = (await conversationsOf(token, phone, limitMs)).find((c) => c.id === id);
+      // SPEC §11: the conversation may be filed under the number's other ninth-digit form.
+      if (!found && alternatePhone) found = (await conversationsOf(token, alternatePhone, limitMs)).find((c) => c.id === id);
+      return found?.status === 'RESOLVED';
     },
     async perform({ job, settings }) {
       if (!isSuperagentesHandoff(settings)) throw new Error('superagentes provider used for another platform');
@@ -76,10 +85,9 @@ export function createSuperagentesProvider(options: { baseUrl: string; token?: s
 
       let id = job.externalIds.superagentesConversationId;
       if (!id) {
-        const url = joinUrl(options.baseUrl, '/api/conversations');
-        url.searchParams.set('channelExternalId', job.phone);
-        const { data } = await requestJson(http, { service: 'superagentes', method: 'GET', url, headers, timeoutMs, schema: listSchema });
-        const newest = data.filter((c) => c.status !== 'RESOLVED').sort((a, b) => updatedAt(b) - updatedAt(a))[0];
+        const open = async (phone: string) => (await conversationsOf(token, phone)).filter((c) => c.status !== 'RESOLVED').sort((a, b) => updatedAt(b) - updatedAt(a))[0];
+        // SPEC §11: under the phone as written, else once under its other ninth-digit form.
+        const newest = (await open(job.phone)) ?? (job.alternatePhone ? await open(job.alternatePhone) : undefined);
         if (!newest) {
           throw new UpstreamError('no_conversation', 'not_found', `SuperAgentes has no open conversation for ${job.phone}`, { retryable: false });
         }

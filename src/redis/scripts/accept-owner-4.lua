@@ -4,6 +4,8 @@
   never waits behind the customer's held messages or a bot call in flight):
   - its id is one a send call of ours returned: our own reply's echo;
   - the channel says it went through its API (Z-API `fromApi`): ours;
+  - the caller found it among the sends made to this customer under another of its addresses
+    before they were linked (SPEC §11): ours;
   - its text is that of a send of ours whose outcome is not known yet (in flight, or ended
     by a timeout, a lost connection or a 5xx): ours, and that send is marked seen so that a
     retry does not send it again;
@@ -17,10 +19,10 @@
   KEYS[4] sent ledger      (hash text fingerprint -> '<delivery id>:<part>:<p|s>')
   ARGV[1] JSON {
     record, recordTtlMs,
-    fingerprint ('' when the message has no text), sentByApi (bool),
+    fingerprint ('' when the message has no text), sentByApi (bool), sentToAlias (bool),
     takeover {fields, ttlMs} | false (takeovers are off)
   }
-  Returns {'duplicate'} | {'echo', 'id' | 'api' | 'text'} |
+  Returns {'duplicate'} | {'echo', 'id' | 'api' | 'alias' | 'text'} |
           {'person', 'off' | 'platform' | 'takeover', '1' when a person already had it from the phone else '0'}
 ]]
 --- @include "now-ms"
@@ -41,6 +43,7 @@ if spec.sentByApi then
   markSeen()
   return {'echo', 'api'}
 end
+if spec.sentToAlias then return {'echo', 'alias'} end
 if markSeen() then return {'echo', 'text'} end
 
 local now = nowMs()
