@@ -10,6 +10,7 @@ const ON_CLUSTER = [
   'test/integration/hardening.test.ts',
   'test/integration/edges.test.ts',
   'test/integration/identity.test.ts',
+  'test/integration/one-job.test.ts',
   'test/integration/admin.test.ts',
   'test/resilience/multi-process.test.ts',
   'test/cluster/*.test.ts',

@@ -66,16 +66,28 @@ let prefixSeq = 0;
 const newPrefix = () => `bench-${process.pid}-${++prefixSeq}`;
 const webhook = (service: Service, phones: 'unique' | number) => ({ url: service.url, path: '/webhooks/bench', kind: 'webhook', token: BENCH_TOKEN, phones });
 
+/**
+ * A load's target with customers no earlier load process used (`newCustomers: true`): each
+ * load process numbers its customers from 1, under a `customerBase` (10-99) of its own here.
+ */
+let nextCustomerBase = 10;
+function fresh(target: Record<string, unknown>): Record<string, unknown> {
+  if (target.newCustomers !== true) return target;
+  const customerBase = nextCustomerBase;
+  nextCustomerBase = nextCustomerBase >= 99 ? 10 : nextCustomerBase + 1;
+  return { ...target, phones: 'unique', customerBase };
+}
+
 /** Saturating throughput of each target, interleaved run by run; the first run of each is a warm-up. */
 type Measured = CannonResult & { cpuUsPerRequest: number };
 
 async function throughput(targets: { name: string; service: Service; target: Record<string, unknown> }[], connections: number): Promise<Map<string, Measured[]>> {
   const results = new Map<string, Measured[]>(targets.map((t) => [t.name, []]));
-  for (const t of targets) await runLoad<CannonResult>('autocannon', { ...t.target, connections, durationSec: 2 });
+  for (const t of targets) await runLoad<CannonResult>('autocannon', { ...fresh(t.target), connections, durationSec: 2 });
   for (let run = 0; run < RUNS; run++) {
     for (const t of targets) {
       const cpuBefore = t.service.cpuMs();
-      const result = await runLoad<CannonResult>('autocannon', { ...t.target, connections, durationSec: DURATION });
+      const result = await runLoad<CannonResult>('autocannon', { ...fresh(t.target), connections, durationSec: DURATION });
       const cpuUsPerRequest = ((t.service.cpuMs() - cpuBefore) * 1000) / result.total;
       results.get(t.name)?.push({ ...result, cpuUsPerRequest });
       say(`    run ${run + 1} ${t.name}: ${fmt(result.rps)} req/s, p99 ${result.latencyP99} ms, ${fmt(cpuUsPerRequest)} µs CPU/request, non-2xx ${result.non2xx}, errors ${result.errors}`);
@@ -434,7 +446,7 @@ const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
  * of `phones`, the same numbers in every load process (`customerBase`), so the runs after the
  * warm-up are returning customers.
  */
-function channelTarget(kind: ChannelKind, service: { url: string }, phones: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function channelTarget(kind: ChannelKind, service: { url: string }, phones: number | 'unique', extra: Record<string, unknown> = {}): Record<string, unknown> {
   return kind === 'whatsapp'
     ? { url: service.url, path: `/webhooks/${CHANNEL.whatsapp}`, kind: 'whatsapp', secret: WA.appSecret, account: WA.phoneNumberId, phones, customerBase: 71, ...extra }
     : { url: service.url, path: `/webhooks/${CHANNEL.evolution}`, kind: 'evolution', token: EVO.token, account: EVO.instance, phones, customerBase: 72, ...extra };
@@ -501,10 +513,10 @@ async function waitForSends(emulator: Service, count: number, timeoutMs: number,
 /** Open loop at `rate` against each target, interleaved run by run, after a 3 s warm-up each. */
 async function openLoopRuns(targets: { name: string; target: Record<string, unknown> }[], rate: number, connections: number): Promise<Map<string, OpenLoopResult[]>> {
   const results = new Map<string, OpenLoopResult[]>(targets.map((t) => [t.name, []]));
-  for (const t of targets) await runLoad<OpenLoopResult>('open-loop', { ...t.target, rate, durationSec: 3, warmupSec: 0, connections });
+  for (const t of targets) await runLoad<OpenLoopResult>('open-loop', { ...fresh(t.target), rate, durationSec: 3, warmupSec: 0, connections });
   for (let run = 0; run < RUNS; run++) {
     for (const t of targets) {
-      const result = await runLoad<OpenLoopResult>('open-loop', { ...t.target, rate, durationSec: DURATION, warmupSec: 1, connections });
+      const result = await runLoad<OpenLoopResult>('open-loop', { ...fresh(t.target), rate, durationSec: DURATION, warmupSec: 1, connections });
       results.get(t.name)?.push(result);
       const ok = result.statuses['200'] ?? 0;
       say(`    latency run ${run + 1} ${t.name}: p50 ${fmt(result.p50, 3)} ms, p99 ${fmt(result.p99, 3)} ms, ${ok}/${result.sent} × 200, errors ${result.errors}`);
@@ -516,10 +528,12 @@ async function openLoopRuns(targets: { name: string; target: Record<string, unkn
 /** P7 / P9: webhook → 200 of an asynchronous channel, against Express + the channel's auth + one BullMQ add. */
 async function acknowledgement(kind: ChannelKind): Promise<void> {
   const id = kind === 'whatsapp' ? 'P7' : 'P9';
-  const customers = 3000;
+  // Every message from a customer whose inbox is empty, as in production where inboxes drain
+  // in milliseconds (with --role=api nothing drains: a returning customer would find messages
+  // waiting and cost less than a real one).
   const rate = 1000;
   const auth = kind === 'whatsapp' ? 'signed (X-Hub-Signature-256)' : 'with a Bearer token';
-  say(`${id} — ${LABEL[kind]} webhook → 200 (acknowledgement): one-message deliveries ${auth}, a unique message id each, ${customers} customers; saturated (64 connections), then ${rate}/s open loop; the service runs --role=api (nothing drains)`);
+  say(`${id} — ${LABEL[kind]} webhook → 200 (acknowledgement): one-message deliveries ${auth}, a unique message id each, each from a new customer (an empty inbox); saturated (64 connections), then ${rate}/s open loop; the service runs --role=api (nothing drains)`);
   if (kind === 'evolution') requireEvolution();
   const prefix = newPrefix();
   const orchestrator = await startChannelService(kind, { prefix, role: 'api', nodeArgs });
@@ -538,8 +552,8 @@ async function acknowledgement(kind: ChannelKind): Promise<void> {
     baselinePrefix,
   ]);
   const targets = [
-    { name: baselineName, service: baseline, target: channelTarget(kind, baseline, customers) },
-    { name: 'handoff-orchestrator', service: orchestrator, target: channelTarget(kind, orchestrator, customers) },
+    { name: baselineName, service: baseline, target: channelTarget(kind, baseline, 'unique', { newCustomers: true }) },
+    { name: 'handoff-orchestrator', service: orchestrator, target: channelTarget(kind, orchestrator, 'unique', { newCustomers: true }) },
   ];
   const saturated = await throughput(targets, 64);
   const latency = await openLoopRuns(targets, rate, 64);
@@ -576,14 +590,17 @@ async function endToEnd(kind: ChannelKind): Promise<void> {
   // A lower rate, as a diagnostic: the latency of the path itself, without queueing for a busy CPU.
   const lowRate = 50;
   say(
-    `${id} — ${LABEL[kind]} end to end, the bot (Toolzz emulator) answering at once: delivery POSTed → reply received by the ${SEND_API[kind]} in its own process; ${rate} messages/s open loop, as many customers (each writes about once a second); ${DURATION} s per run (first second not counted) after a 3 s warm-up; last row at ${lowRate}/s for comparison`,
+    `${id} — ${LABEL[kind]} end to end, the bot (Toolzz emulator) answering at once (one row with a bot answering in 1 s): delivery POSTed → reply received by the ${SEND_API[kind]} in its own process; ${rate} messages/s open loop, as many customers (each writes about once a second); ${DURATION} s per run (first second not counted) after a 3 s warm-up; last row at ${lowRate}/s for comparison`,
   );
   if (kind === 'evolution') requireEvolution();
   const toolzz = await startToolzz();
+  // A bot taking 1 s per answer: the reply's latency should be the bot's, ~300 turns in flight.
+  const slowToolzz = await startToolzz({ latencyMs: 1000 });
   const emulator = await startChannelEmulator(kind);
-  const modes: { name: string; roles: readonly ('all' | 'api' | 'worker')[]; rate: number }[] = [
+  const modes: { name: string; roles: readonly ('all' | 'api' | 'worker')[]; rate: number; bot?: Service }[] = [
     { name: `--role=all (one process), ${rate}/s`, roles: ['all'], rate },
     { name: `--role=api + --role=worker, ${rate}/s`, roles: ['api', 'worker'], rate },
+    { name: `--role=all (one process), ${rate}/s, bot answering in 1 s`, roles: ['all'], rate, bot: slowToolzz },
     { name: `--role=all (one process), ${lowRate}/s`, roles: ['all'], rate: lowRate },
   ];
   const rows: (string | number)[][] = [];
@@ -592,7 +609,7 @@ async function endToEnd(kind: ChannelKind): Promise<void> {
     const customers = mode.rate;
     const prefix = newPrefix();
     const procs: Service[] = [];
-    for (const role of roles) procs.push(await startChannelService(kind, { prefix, role, toolzzUrl: toolzz.url, sendApi: emulator.url, nodeArgs }));
+    for (const role of roles) procs.push(await startChannelService(kind, { prefix, role, toolzzUrl: (mode.bot ?? toolzz).url, sendApi: emulator.url, nodeArgs }));
     const target = channelTarget(kind, procs[0] as Service, customers);
     // Warm-up (JIT; every customer's first contact), not counted.
     await control(emulator, 'POST', 'bench/clear');
@@ -651,9 +668,9 @@ async function endToEnd(kind: ChannelKind): Promise<void> {
     ),
   );
   say(
-    `target: POST → reply p50 ≤ 10 ms, p99 ≤ 50 ms at ${rate}/s. CPU: API and worker together, from /proc ("CPUs busy" = CPU per message × rate; one process cannot use more than one). Times on the system's monotonic clock, read by the load generator and the emulator`,
+    `target: POST → reply p50 ≤ 10 ms, p99 ≤ 50 ms at ${rate}/s. CPU: API and worker together, from /proc ("CPUs busy" = CPU per message × rate; one process cannot use more than one). Times on the system's monotonic clock, read by the load generator and the emulator. With the bot answering in 1 s, the reply's latency is the bot's plus the rest`,
   );
-  await Promise.all([toolzz.stop(), emulator.stop()]);
+  await Promise.all([toolzz.stop(), slowToolzz.stop(), emulator.stop()]);
 }
 
 /** Subcommands as INFO commandstats names them (`client|setname`). */

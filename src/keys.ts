@@ -26,6 +26,11 @@ export function createKeys(prefix: string) {
     inbox: (channel: string, phone: string) => `${prefix}:inbox:${tag(channel, phone)}`,
     /** Delivery ids waiting to be sent to the customer, oldest first. */
     outbox: (channel: string, phone: string) => `${prefix}:outbox:${tag(channel, phone)}`,
+    /**
+     * The token of the try sending one of the customer's replies now (it expires with the
+     * try's time limit): one try at a time, by the inbox drain or the outbox worker.
+     */
+    sendLease: (channel: string, phone: string) => `${prefix}:sending:${tag(channel, phone)}`,
     /** One handoff's record. */
     handoff: (channel: string, phone: string, id: string) => `${prefix}:handoff:${tag(channel, phone)}:${id}`,
     /** One delivery's record (a reply or event to send through the channel). */
@@ -46,11 +51,16 @@ export function createKeys(prefix: string) {
     alias: (channel: string, address: string) => `${prefix}:alias:{${channel}:${address}}`,
     /** Every alias linked to a customer (admin `aliases`), in the customer's slot. */
     aliases: (channel: string, customer: string) => `${prefix}:aliases:${tag(channel, customer)}`,
-    /** id → the conversation its record lives in (`channel\nphone`), for lookups by id alone. */
-    where: (kind: RecordKind, id: string) => `${prefix}:where:${kind}:${id}`,
     /**
-     * Conversations with accepted messages, scored by the latest acceptance (ms): the
-     * reconciler finds inboxes whose drain job was lost (SPEC §8.4). Slot of its own.
+     * id → the conversation its record lives in (`channel\nphone`), for lookups by id alone;
+     * in the indexes' slot, written with the record's first filing (one call).
+     */
+    where: (kind: RecordKind, id: string) => `${prefix}:{idx}:where:${kind}:${id}`,
+    /** Where an earlier version kept the pointer (read while records it wrote may live). */
+    whereBefore: (kind: RecordKind, id: string) => `${prefix}:where:${kind}:${id}`,
+    /**
+     * Conversations with accepted messages, scored by when their inbox last stopped being
+     * empty (ms): the reconciler finds inboxes whose drain job was lost (SPEC §8.4). Slot of its own.
      */
     inboxIndex: () => `${prefix}:{idx}:inboxes`,
     /** Per-state indexes of one record kind, all in one slot of their own. */

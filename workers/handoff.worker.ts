@@ -103,9 +103,10 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
 
     const start = await tries.startAttempt(job);
     if (start.state === 'missing') {
-      // The API queues the job first and commits the handoff right after: wait for the
-      // record. One that never appears belongs to a message whose commit never happened (a
-      // crash, a lost lock): that message is processed again, with a handoff of its own.
+      // Jobs are queued once their record is committed; an earlier version queued the job
+      // first and committed right after, so a job of a rolling upgrade may come before its
+      // record: wait for it. One that never appears belongs to a commit that never happened
+      // (a crash, a lost lock): that message is processed again, with a handoff of its own.
       if (Date.now() - bullJob.timestamp < ORPHAN_AFTER_MS) return runAgainAt(bullJob, token, Date.now() + RECORD_WAIT_MS);
       logger.warn({ ...fields, outcome: 'dropped' }, 'handoff job whose handoff was never committed; dropped');
       return { summary: 'dropped: the handoff was never committed' };

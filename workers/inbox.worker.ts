@@ -3,12 +3,13 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ConfiguredChannel } from '../src/channels/types.js';
 import { isAsyncChannel, type Config } from '../src/config/index.js';
-import type { ConversationLock, TurnCommitter, TurnLock } from '../src/conversations/types.js';
-import { newDelivery } from '../src/delivery/records.js';
+import type { BatchCommit, ConversationLock, NewDelivery, TurnCommitter, TurnLock } from '../src/conversations/types.js';
+import type { DeliveryAttempts } from '../src/delivery/attempt.js';
+import { deliveryFromHash, newDelivery } from '../src/delivery/records.js';
 import { readLaneJob, type Lanes } from '../src/inbox/lanes.js';
 import type { InboxEntry, InboxStore } from '../src/inbox/store.js';
 import type { Keys } from '../src/keys.js';
-import type { Turn, TurnMessage } from '../src/turn/types.js';
+import type { Turn, TurnMessage, TurnResult } from '../src/turn/types.js';
 import { giveUp, runAgainAt, startLaneWorker } from './shared.js';
 
 /** At most this many held messages become one bot turn. */
@@ -25,6 +26,8 @@ export interface InboxWorkerDeps {
   turn: Turn;
   channels: ReadonlyMap<string, ConfiguredChannel>;
   lanes: Lanes;
+  /** Tries of replies (the one this drain sends itself). */
+  attempts: DeliveryAttempts;
   logger: Logger;
 }
 
@@ -53,6 +56,14 @@ export function batchMessage(entries: readonly InboxEntry[], phone: string): Tur
  * queues the replies on the customer's outbox in the same fenced commit that takes the batch
  * off the inbox. One drain job runs per customer at a time (BullMQ deduplication), so
  * messages are processed in arrival order across every process.
+ *
+ * One job per message in the common case: when the batch was the last one waiting and its
+ * replies are the customer's only ones, the commit begins the first reply's try and this
+ * drain sends it at once (src/delivery/attempt.ts: the same order, retries, records and
+ * echo rules as the outbox worker); the outbox lane gets a job only for a retry, for later
+ * replies, or when replies were already waiting. The commit also says whether messages
+ * arrived meanwhile, so an empty inbox is not looked at again (a message accepted after the
+ * commit schedules a drain of its own, kept to run after this one).
  *
  * A turn during which a person took the conversation from the phone is superseded at its
  * commit (its replies are cancelled, SPEC §8.4). A debounce window not over yet (SPEC §9.1)
@@ -101,14 +112,14 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
       const started = performance.now();
       const message = batchMessage(entries, ref.phone);
       const stop = locks.keepAlive(lock, log);
-      let committed: string;
-      let outcome: string;
-      let deliveries: ReturnType<typeof newDelivery>[];
+      const sender = deps.channels.get(ref.channel)?.sender;
+      let committed: BatchCommit;
+      let result: TurnResult;
+      let deliveries: NewDelivery[];
+      const lease = randomUUID();
       try {
         if (tries > 1) log.warn({ messageId: head.id, tries }, 'processing a batch again: its last run was cut short (a crash or a lost lock)');
-        const result = await turn.run({ channelName: ref.channel, channel, message, conversation, lock, log, interrupted: tries > MAX_TRIES });
-        outcome = result.outcome.kind;
-        const sender = deps.channels.get(ref.channel)?.sender;
+        result = await turn.run({ channelName: ref.channel, channel, message, conversation, lock, log, interrupted: tries > MAX_TRIES });
         deliveries = sender
           ? result.events.flatMap((event) =>
               sender.render(event).map((outgoing) => newDelivery(ref, { messageId: head.id, to: message.address ?? head.replyTo, toKind: message.addressKind, outgoing, acceptedAt: head.acceptedAt })),
@@ -117,7 +128,14 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
         // Fenced by the lock, and superseded if a person took the conversation from the phone meanwhile (SPEC §8.4).
         const learnt = result.commit.conversation?.fields;
         const keep = learnt ? { ...(learnt.botId !== undefined ? { botId: learnt.botId } : {}), ...(learnt.conversationId !== undefined ? { conversationId: learnt.conversationId } : {}) } : {};
-        committed = await commits.commit(lock, { ...result.commit, inbox: { count: entries.length, head: head.id }, deliveries, phoneGen: conversation.phoneGen, keep });
+        committed = await commits.commitBatch(lock, {
+          ...result.commit,
+          inbox: { count: entries.length, head: head.id },
+          deliveries,
+          phoneGen: conversation.phoneGen,
+          keep,
+          send: { lease, perPartMs: config.delivery.timeoutMs },
+        });
       } catch (error) {
         // The batch stays in the inbox, marked in flight: BullMQ runs the job again and the
         // batch is processed again (counted as a try).
@@ -126,20 +144,35 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
       } finally {
         stop();
       }
-      if (committed === 'superseded') {
+      const outcome = result.outcome.kind;
+      if (committed.result === 'superseded') {
         log.info({ messageIds: entries.map((e) => e.id), outcome, cancelled: deliveries.length }, 'a person answered from the phone while the bot was deciding: its replies are cancelled');
+        if (committed.inboxLeft === 0) return `${batches} batch(es)`;
         continue;
       }
-      if (committed !== 'ok') {
+      if (committed.result !== 'ok') {
         log.warn({ messageId: head.id, outcome }, 'lost the conversation lock before recording the batch; it will be processed again');
         continue;
       }
       batches += 1;
-      if (deliveries.length > 0) await deps.lanes.scheduleOutboxDrain(ref);
+      if (result.handoff) await turn.queueHandoff(result.handoff, log);
       log.info(
         { messageIds: entries.map((e) => e.id), outcome, replies: deliveries.length, durationMs: Math.round(performance.now() - started) },
         entries.length > 1 ? 'messages processed as one turn' : 'message processed',
       );
+      const first = deliveries[0];
+      if (committed.sending && first) {
+        // The commit began the first reply's try: send it now, hand the rest to the outbox lane.
+        const delivery = deliveryFromHash({ ...first.fields, attempts: '1' });
+        // Unreachable (the record was written from these very fields); its lease runs out and the reconciler sends it.
+        if (!delivery) throw new Error(`delivery ${first.id} written by this drain cannot be read back`);
+        const ended = await deps.attempts.run(ref, { delivery, seen: 0, lease });
+        if (ended.outcome === 'retry') await deps.lanes.scheduleOutboxDrain(ref, ended.retryAt - Date.now());
+        else if (ended.next) await deps.lanes.scheduleOutboxDrain(ref);
+      } else if (deliveries.length > 0) {
+        await deps.lanes.scheduleOutboxDrain(ref);
+      }
+      if (committed.inboxLeft === 0) return `${batches} batch(es)`;
     }
   }
 

@@ -1,4 +1,6 @@
 import type { Core } from '../src/core.js';
+import { createDeliveryAttempts } from '../src/delivery/attempt.js';
+import { createOutbox } from '../src/delivery/outbox.js';
 import { createHandoffWorker, type HandoffWorker } from './handoff.worker.js';
 import { createInboxWorker, type InboxWorker } from './inbox.worker.js';
 import { createMaintenanceWorker, type MaintenanceWorker } from './maintenance.worker.js';
@@ -18,8 +20,11 @@ export interface WorkerService {
 export function createWorkerService(core: Core): WorkerService {
   const { config, keys, redis, logger, metrics, queues, channels, lanes, actions, conversations } = core;
   const handoff = createHandoffWorker({ config, keys, redis, providers: core.providers, actions, identity: core.identity, logger, observer: metrics.worker });
-  const inbox = createInboxWorker({ config, keys, locks: conversations, commits: conversations, inbox: core.inboxStore, turn: core.turn, channels, lanes, logger });
-  const outbox = createOutboxWorker({ config, keys, redis, channels, logger, observer: metrics.delivery });
+  // Replies are tried by the outbox worker, and by the inbox drain that wrote one (one job per message).
+  const outboxStore = createOutbox(redis, keys, { perPartMs: config.delivery.timeoutMs });
+  const attempts = createDeliveryAttempts({ config, outbox: outboxStore, channels, logger, observer: metrics.delivery });
+  const inbox = createInboxWorker({ config, keys, locks: conversations, commits: conversations, inbox: core.inboxStore, turn: core.turn, channels, lanes, attempts, logger });
+  const outbox = createOutboxWorker({ config, keys, outbox: outboxStore, attempts, logger, observer: metrics.delivery });
   const maintenance = createMaintenanceWorker({
     config,
     keys,

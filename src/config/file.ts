@@ -57,8 +57,10 @@ export const fileSchema = z.strictObject({
       // Finds pending handoffs with no live job, stuck inboxes and outboxes, and trims
       // the admin indexes (any worker; one run at a time).
       reconcileIntervalMs: positiveInt.default(30_000),
-      // Jobs of one queue (handoffs, inbox, outbox) run at once per worker process.
-      channelConcurrency: positiveInt.max(1000).default(50),
+      // Customers whose inbox (and, apart, outbox) one worker process drains at once. A drain
+      // mostly waits for Toolzz: messages/s × bot latency must stay under it (300/s with a 1 s
+      // bot needs 300).
+      channelConcurrency: positiveInt.max(1000).default(500),
     })
     .prefault({}),
   channels: z.record(z.string().regex(CHANNEL_KEY, { error: 'channel keys must match [a-z0-9-]{1,64}' }), channelSchema, {

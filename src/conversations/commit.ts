@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { DELIVERY_RECORD_TTL_MS, DELIVERY_STATES } from '../delivery/records.js';
+import { DELIVERY_RECORD_TTL_MS, DELIVERY_STATES, SEND_LEASE_MARGIN_MS } from '../delivery/records.js';
 import { HANDOFF_RECORD_TTL_MS, HANDOFF_STATES, newRecordFields } from '../handoff/records.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -9,7 +9,8 @@ import { createRecordIndex, fileInBackground } from '../records/index-store.js';
 import { leaveInBackground } from './lock.js';
 import { IN_PROGRESS } from './message-records.js';
 import { conversationFields, type Conversation } from './state.js';
-import type { CommitResult, ConversationLock, TurnCommit, TurnCommitter } from './types.js';
+import { ECHO_TTL_MS } from '../delivery/echoes.js';
+import type { BatchCommit, CommitResult, ConversationLock, TurnCommit, TurnCommitter } from './types.js';
 
 export interface TurnCommitterOptions {
   redis: RedisClient;
@@ -45,6 +46,8 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
       keys.inbox(channel, phone),
       keys.outbox(channel, phone),
       handoffId !== undefined ? keys.handoff(channel, phone, handoffId) : conversation,
+      commit.send ? keys.sentLedger(channel, phone) : conversation,
+      commit.send ? keys.sendLease(channel, phone) : conversation,
       ...(commit.deliveries ?? []).map((d) => keys.delivery(channel, phone, d.id)),
     ];
   }
@@ -70,34 +73,41 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
     if (commit.deliveries?.length) {
       spec.deliveries = commit.deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS }));
       spec.outboxTtlMs = DELIVERY_RECORD_TTL_MS;
+      if (commit.send) spec.send = { lease: { token: commit.send.lease, perPartMs: commit.send.perPartMs, marginMs: SEND_LEASE_MARGIN_MS }, ledgerTtlMs: ECHO_TTL_MS };
     }
     return JSON.stringify(spec);
   }
 
+  async function commitTurn(lock: ConversationLock, commit: TurnCommit): Promise<BatchCommit> {
+    const now = Date.now();
+    const handoff = commit.handoff;
+    const committing = guarded(run<[CommitResult, string?, string?]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
+    // Issued in the same tick as the commit: one write on a single server (auto-pipelining).
+    // An entry filed for a commit that then turned out 'lost' finds no record and is skipped.
+    const filings: (() => Promise<unknown>)[] = [];
+    if (handoff && 'create' in handoff) {
+      const id = handoff.create.handoffId;
+      filings.push(() => handoffIndex.file(id, 'pending', now, { ref: lock.ref, ttlMs: HANDOFF_RECORD_TTL_MS }));
+    } else if (handoff) {
+      filings.push(() => handoffIndex.file(handoff.reopen, 'pending', now));
+    }
+    for (const delivery of commit.deliveries ?? []) {
+      filings.push(() => deliveryIndex.file(delivery.id, 'pending', now, { ref: lock.ref, ttlMs: DELIVERY_RECORD_TTL_MS }));
+    }
+    const [reply] = await Promise.all([committing, fileInBackground(filings, options.logger)]);
+    if (reply[0] === 'superseded' && commit.deliveries?.length) {
+      // Filed pending in the same tick as the commit; they were recorded cancelled.
+      await fileInBackground(commit.deliveries.map((d) => () => deliveryIndex.file(d.id, 'cancelled', now)), options.logger);
+    }
+    return { result: reply[0], inboxLeft: Number(reply[1] ?? 0) || 0, sending: reply[2] === '1' };
+  }
+
   return {
     async commit(lock: ConversationLock, commit: TurnCommit): Promise<CommitResult> {
-      const now = Date.now();
-      const handoff = commit.handoff;
-      const committing = guarded(run<[CommitResult]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
-      // Issued in the same tick as the commit: one write on a single server (auto-pipelining).
-      // An entry filed for a commit that then turned out 'lost' finds no record and is skipped.
-      const filings: (() => Promise<unknown>)[] = [];
-      if (handoff && 'create' in handoff) {
-        const id = handoff.create.handoffId;
-        filings.push(() => handoffIndex.file(id, 'pending', now), () => handoffIndex.point(id, lock.ref, HANDOFF_RECORD_TTL_MS));
-      } else if (handoff) {
-        filings.push(() => handoffIndex.file(handoff.reopen, 'pending', now));
-      }
-      for (const delivery of commit.deliveries ?? []) {
-        filings.push(() => deliveryIndex.file(delivery.id, 'pending', now), () => deliveryIndex.point(delivery.id, lock.ref, DELIVERY_RECORD_TTL_MS));
-      }
-      const [reply] = await Promise.all([committing, fileInBackground(filings, options.logger)]);
-      if (reply[0] === 'superseded' && commit.deliveries?.length) {
-        // Filed pending in the same tick as the commit; they were recorded cancelled.
-        await fileInBackground(commit.deliveries.map((d) => () => deliveryIndex.file(d.id, 'cancelled', now)), options.logger);
-      }
-      return reply[0];
+      return (await commitTurn(lock, commit)).result;
     },
+
+    commitBatch: commitTurn,
 
     async abort(lock: ConversationLock, messageId: string, learnt?: { fields: Partial<Conversation>; ttlMs: number }): Promise<void> {
       const commit: TurnCommit = { dropRecord: messageId, conversation: learnt };

@@ -70,6 +70,21 @@ export interface TurnCommit {
   phoneGen?: number;
   /** What a superseded turn still keeps (what Toolzz taught it: botId, conversationId). */
   keep?: Partial<Conversation>;
+  /**
+   * Asynchronous turns: begin the try of the first reply in the commit when it can go at once
+   * (the outbox was empty, the batch was the last one waiting, no other try holds the send
+   * lease), under this lease token, each part's send given `perPartMs` at most.
+   */
+  send?: { lease: string; perPartMs: number };
+}
+
+/** What {@link TurnCommitter.commitBatch} reports besides the result. */
+export interface BatchCommit {
+  result: CommitResult;
+  /** Messages left in the customer's inbox after the batch left it. */
+  inboxLeft: number;
+  /** The first reply's try was begun by the commit (see TurnCommit.send): the caller sends it now. */
+  sending: boolean;
 }
 
 /**
@@ -101,6 +116,8 @@ export interface TurnLock {
 export interface TurnCommitter {
   /** Writes the turn's outcome atomically while `lock` is still held. */
   commit(lock: ConversationLock, commit: TurnCommit): Promise<CommitResult>;
+  /** The same for an inbox batch, reporting what is left in the inbox and whether the first reply's try began. */
+  commitBatch(lock: ConversationLock, commit: TurnCommit): Promise<BatchCommit>;
   /** The message was not processed: drop its in-progress marker and leave the queue, keeping what was `learnt`. */
   abort(lock: ConversationLock, messageId: string, learnt?: { fields: Partial<Conversation>; ttlMs: number }): Promise<void>;
 }

@@ -99,6 +99,9 @@ export function publicDelivery(d: StoredDelivery): DeliveryRecord {
   return { id, channel, phone, messageId, type, state, attempts, lastError, createdAt, finishedAt, status };
 }
 
+/** A try's send lease (keys.sendLease) outlives the time limits of its sends by this much. */
+export const SEND_LEASE_MARGIN_MS = 5_000;
+
 /**
  * A new pending delivery's fields (created in the commit of the turn that produced it). A text
  * carries the fingerprint of each part it will be sent as, so that its echoes are known as ours

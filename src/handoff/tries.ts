@@ -125,7 +125,7 @@ export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logg
       );
       if (result !== -1) {
         const filings: (() => Promise<unknown>)[] = [() => handoffIndex.file(job.handoffId, outcome, now)];
-        if (result === 1) for (const d of deliveries) filings.push(() => deliveryIndex.file(d.id, 'pending', now), () => deliveryIndex.point(d.id, job, DELIVERY_RECORD_TTL_MS));
+        if (result === 1) for (const d of deliveries) filings.push(() => deliveryIndex.file(d.id, 'pending', now, { ref: job, ttlMs: DELIVERY_RECORD_TTL_MS }));
         await fileInBackground(filings, logger);
       }
       return result;

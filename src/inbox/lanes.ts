@@ -21,13 +21,13 @@ export function readLaneJob(data: unknown): { ok: true; ref: ConversationRef } |
   return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
 }
 
-function drainOptions(ref: ConversationRef, delayMs: number, debounce: boolean): JobsOptions {
+function drainOptions(ref: ConversationRef, delayMs: number, replace: boolean): JobsOptions {
   return {
     // One drain job per customer: a job added while one is active is kept to run after it
-    // (`keepLastIfActive`), so a message accepted during a drain's last look is never stranded
-    // and two workers never drain one customer at once. In debounce mode a new message
-    // replaces a job still waiting out its delay, so the delay restarts (SPEC §9.1).
-    deduplication: { id: laneId(ref), keepLastIfActive: true, ...(debounce ? { replace: true } : {}) },
+    // (`keepLastIfActive`), so work added while a drain finishes is never stranded and two
+    // workers never drain one customer at once. With `replace`, the new job's delay wins
+    // over that of a job still waiting out its own.
+    deduplication: { id: laneId(ref), keepLastIfActive: true, ...(replace ? { replace: true } : {}) },
     delay: Math.max(0, Math.ceil(delayMs)),
     attempts: 20,
     backoff: { type: 'exponential', delay: 1000 },
@@ -42,10 +42,13 @@ function drainOptions(ref: ConversationRef, delayMs: number, debounce: boolean):
  * messages are processed, and replies sent, one at a time in order across every process.
  */
 export interface Lanes {
-  /** Makes sure the customer's inbox is drained: now, or after `delayMs` (debounce, a new message restarting the delay). */
+  /**
+   * Makes sure the customer's inbox is drained: now, or after `delayMs` (a debounce window,
+   * SPEC §9.1; `debounce`: this delay replaces that of a drain still waiting).
+   */
   scheduleInboxDrain(ref: ConversationRef, delayMs?: number, debounce?: boolean): Promise<unknown>;
-  /** Makes sure the customer's outbox is drained. */
-  scheduleOutboxDrain(ref: ConversationRef): Promise<unknown>;
+  /** Makes sure the customer's outbox is drained: now, or after `delayMs` (a reply's retry, replacing a drain still waiting). */
+  scheduleOutboxDrain(ref: ConversationRef, delayMs?: number): Promise<unknown>;
 }
 
 export function createLanes(queues: Pick<Queues, 'inbox' | 'outbox'>): Lanes {
@@ -54,9 +57,9 @@ export function createLanes(queues: Pick<Queues, 'inbox' | 'outbox'>): Lanes {
       const data: LaneJob = { channel: ref.channel, phone: ref.phone };
       return queues.inbox.add('drain', data, drainOptions(ref, delayMs, debounce));
     },
-    scheduleOutboxDrain(ref: ConversationRef): Promise<unknown> {
+    scheduleOutboxDrain(ref: ConversationRef, delayMs = 0): Promise<unknown> {
       const data: LaneJob = { channel: ref.channel, phone: ref.phone };
-      return queues.outbox.add('drain', data, drainOptions(ref, 0, false));
+      return queues.outbox.add('drain', data, drainOptions(ref, delayMs, delayMs > 0));
     },
   };
 }

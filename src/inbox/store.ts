@@ -51,9 +51,10 @@ function readEntry(raw: string): InboxEntry {
 export interface InboxStore {
   /**
    * Stores one accepted message and de-duplicates it (7 days). `firstHeldAt` is when the first
-   * message still waiting for the bot was accepted (the start of a debounce window), null when none waits.
+   * message still waiting for the bot was accepted (the start of a debounce window), null when
+   * none waits; `first`: the inbox was empty before this message (no drain is going to take it yet).
    */
-  accept(ref: ConversationRef, entry: InboxEntry): Promise<{ accepted: boolean; firstHeldAt: number | null }>;
+  accept(ref: ConversationRef, entry: InboxEntry): Promise<{ accepted: boolean; firstHeldAt: number | null; first: boolean }>;
   /** Takes the customer's turn and their next batch (see scripts/claim-batch-4.lua). */
   claimBatch(lock: ConversationLock, debounceMs: number, maxBatch: number): Promise<BatchClaim>;
 }
@@ -64,13 +65,13 @@ export function createInboxStore(redis: RedisClient, keys: Keys, leaseMs: number
   return {
     async accept(ref, entry) {
       const reply = await guarded(
-        run<[string, string]>(
+        run<[string, string, string]>(
           'accept',
           [keys.message(ref.channel, ref.phone, entry.id), keys.inbox(ref.channel, ref.phone), keys.conversation(ref.channel, ref.phone)],
           [JSON.stringify(entry), 'accepted', ACCEPTED_TTL_MS, ACCEPTED_TTL_MS],
         ),
       );
-      return { accepted: reply[0] === 'accepted', firstHeldAt: reply[1] ? Number(reply[1]) : null };
+      return { accepted: reply[0] === 'accepted', firstHeldAt: reply[1] ? Number(reply[1]) : null, first: reply[2] === '1' };
     },
 
     async claimBatch(lock, debounceMs, maxBatch) {

@@ -45,10 +45,11 @@ export function fileInBackground(filings: readonly (() => Promise<unknown>)[], l
 export interface RecordIndex<S extends string> {
   readonly states: readonly S[];
   key(state: S): string;
-  /** Files `id` under `state` (and no other) with `score` (ms). */
-  file(id: string, state: S, score: number): Promise<unknown>;
-  /** Points `id` at its conversation for `ttlMs`. */
-  point(id: string, ref: ConversationRef, ttlMs: number): Promise<unknown>;
+  /**
+   * Files `id` under `state` (and no other) with `score` (ms); a new record is also pointed at
+   * its conversation for `ttlMs` (`pointTo`), in the same call.
+   */
+  file(id: string, state: S, score: number, pointTo?: { ref: ConversationRef; ttlMs: number }): Promise<unknown>;
   /** The conversation `id`'s record lives in, or null when unknown (never created, or expired). */
   locate(id: string): Promise<ConversationRef | null>;
   /** Up to `limit` ids per state, newest first, with their scores. */
@@ -69,19 +70,15 @@ export function createRecordIndex<S extends string>(redis: RedisClient, keys: Ke
     states,
     key: (state: S) => keys.index(kind, state),
 
-    /** Files `id` under `state` (and no other) with `score` (ms). */
-    file(id: string, state: S, score: number): Promise<unknown> {
-      return run('index-move', indexKeys, [id, states.indexOf(state) + 1, score]);
-    },
-
-    /** Points `id` at its conversation for `ttlMs`. */
-    point(id: string, ref: ConversationRef, ttlMs: number): Promise<unknown> {
-      return redis.set(keys.where(kind, id), `${ref.channel}\n${ref.phone}`, 'PX', Math.ceil(ttlMs));
+    file(id: string, state: S, score: number, pointTo?: { ref: ConversationRef; ttlMs: number }): Promise<unknown> {
+      if (!pointTo) return run('index-move', indexKeys, [id, states.indexOf(state) + 1, score]);
+      const { ref, ttlMs } = pointTo;
+      return run('index-move', [...indexKeys, keys.where(kind, id)], [id, states.indexOf(state) + 1, score, `${ref.channel}\n${ref.phone}`, Math.ceil(ttlMs)]);
     },
 
     /** The conversation `id`'s record lives in, or null when unknown (never created, or expired). */
     async locate(id: string): Promise<ConversationRef | null> {
-      return parseWhere(await redis.get(keys.where(kind, id)));
+      return parseWhere((await redis.get(keys.where(kind, id))) ?? (await redis.get(keys.whereBefore(kind, id))));
     },
 
     /** Up to `limit` ids per state, newest first, with their scores. */

@@ -76,14 +76,14 @@ const defined = new WeakSet<object>();
  * scripts made that copy ~125 µs per flush (bench P8's profile).
  */
 export const VARIADIC_KEYS: Readonly<Record<string, readonly [number, number]>> = {
-  // conversation, lock ×2, message, inbox, outbox, handoff + up to 4 deliveries
-  'commit-turn': [7, 11],
+  // conversation, lock ×2, message, inbox, outbox, handoff, sent ledger, send lease + up to 4 deliveries
+  'commit-turn': [9, 13],
   // record, conversation, outbox + up to 2 deliveries
   'handoff-finish': [3, 5],
-  // outbox, record, sent ledger + up to 8 echo ids
-  'delivery-end': [3, 11],
-  // the states of one record kind (deliveries have four)
-  'index-move': [3, 4],
+  // outbox, record, sent ledger, send lease + up to 8 echo ids
+  'delivery-end': [4, 12],
+  // the states of one record kind (deliveries have four) + a new record's pointer
+  'index-move': [3, 5],
 };
 /** The most echo ids one delivery remembers (a split text of a few parts, one or two ids each). */
 export const MAX_ECHO_IDS = 8;

@@ -30,10 +30,11 @@ export interface TurnDeps {
 /**
  * The thin runner around {@link decideTurn}, for the synchronous route and the inbox worker
  * alike, while they hold the customer's turn: asks the platform whether a human is done
- * (storing the release at once, SPEC §8.4), asks the bot when the decision needs it, queues a
- * decided handoff's job — before the caller's commit writes its record (the worker waits for
- * it; a commit that never happens leaves a job that finds no record and is dropped) — and
- * returns the rest for the caller to commit in one script.
+ * (storing the release at once, SPEC §8.4), asks the bot when the decision needs it, and
+ * returns the decision for the caller to commit in one script. A decided handoff's job is
+ * queued by the caller once that commit went through ({@link Turn.queueHandoff}): a turn
+ * superseded or fenced off at its commit leaves no job behind, and the worker never takes a
+ * job before its record exists.
  */
 export function createTurn(deps: TurnDeps): Turn {
   const { config } = deps;
@@ -56,11 +57,17 @@ export function createTurn(deps: TurnDeps): Turn {
       const answer = needsBot(ctx) ? (interrupted ? bot.interrupted(channel, log) : await bot.answer(channel, conversation, message.text ?? '', log)) : undefined;
       const decision = decideTurn(ctx, answer);
       if (decision.expired) deps.observer?.released?.('ttl');
-      if (decision.handoff) {
-        await deps.handoffs.enqueue(decision.handoff);
-        deps.observer?.handoffQueued?.(decision.handoff.provider);
+      return { outcome: decision.outcome, events: decision.events, commit: decision.commit, handoff: decision.handoff };
+    },
+
+    async queueHandoff(job, log) {
+      try {
+        await deps.handoffs.enqueue(job);
+        deps.observer?.handoffQueued?.(job.provider);
+      } catch (error) {
+        // The record is stored (pending): the reconciler queues it within worker.reconcileIntervalMs.
+        log.warn({ err: error, handoffId: job.handoffId }, 'could not queue a committed handoff now; the reconciler will');
       }
-      return { outcome: decision.outcome, events: decision.events, commit: decision.commit };
     },
   };
 }

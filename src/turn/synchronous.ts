@@ -61,7 +61,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (!channel) throw new AppError('unknown_channel', `unknown channel ${channelName}`, 404);
     // The customer's key names the conversation; the platform gets the phone as written (SPEC §11).
     const turnMessage = { ...message, phone: lock.ref.phone, contactPhone: message.phone };
-    const { outcome, commit } = await turn.run({ channelName, channel, message: turnMessage, conversation, lock, log });
+    const { outcome, commit, handoff } = await turn.run({ channelName, channel, message: turnMessage, conversation, lock, log });
 
     if (outcome.kind === 'bot_failed') {
       await commits.abort(lock, message.messageId, commit.conversation);
@@ -71,11 +71,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const result = answerOf(outcome);
     const committed = await commits.commit(lock, { ...commit, record: { messageId: message.messageId, value: result } });
     if (committed !== 'ok') {
-      // The fence refused: another process has the customer's turn now. Nothing was
-      // recorded; a queued handoff job finds no record and is dropped.
+      // The fence refused: another process has the customer's turn now. Nothing was recorded
+      // (and no handoff job queued).
       log.warn({ outcome: outcome.kind }, 'lost the conversation lock before recording the answer; the message is left unprocessed for the channel to retry');
       throw new AppError('conversation_busy', 'lost the conversation lock; retry the message', 503, { retryable: true });
     }
+    if (handoff) await turn.queueHandoff(handoff, log);
     return result;
   }
 

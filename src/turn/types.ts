@@ -59,21 +59,21 @@ export type BotAnswer =
   /** `learnt`: what a hop that succeeded before the failure taught (the conversation is already the target bot's). */
   | { kind: 'failed'; error: UpstreamError; learnt: { botId?: string; conversationId?: string } };
 
-/** A turn's decision: the outcome, what the customer is told, what to commit, and the handoff job to queue first. */
+/** A turn's decision: the outcome, what the customer is told, what to commit, and the handoff job to queue once committed. */
 export interface TurnDecision {
   outcome: TurnOutcome;
   /** For the asynchronous path's outbox. */
   events: CustomerEvent[];
   /** The conversation write and handoff record, for the caller's commit (it adds its own parts). */
   commit: Pick<TurnCommit, 'conversation' | 'handoff'>;
-  /** A handoff to queue before the commit (its record is created by the commit). */
+  /** A handoff to queue once the commit created its record (see {@link Turn.queueHandoff}). */
   handoff: HandoffJob | null;
   /** The human period had run out (SPEC §1): counted as a release by `ttl`. */
   expired: boolean;
 }
 
-/** The result the callers commit: the decision without the job (already queued). */
-export type TurnResult = Pick<TurnDecision, 'outcome' | 'events' | 'commit'>;
+/** The result the callers commit, then queue `handoff` if the commit went through. */
+export type TurnResult = Pick<TurnDecision, 'outcome' | 'events' | 'commit' | 'handoff'>;
 
 /** One turn, run by the synchronous route and the inbox worker alike, while they hold the customer's turn. */
 export interface TurnRequest {
@@ -89,4 +89,10 @@ export interface TurnRequest {
 
 export interface Turn {
   run(request: TurnRequest): Promise<TurnResult>;
+  /**
+   * Queues a handoff the caller's commit created (the record is the truth: its job is queued
+   * after it exists, so the worker never takes a job before its record). A failure is logged
+   * and left to the reconciler, which queues pending handoffs without a live job.
+   */
+  queueHandoff(job: HandoffJob, log: Logger): Promise<void>;
 }

@@ -9,8 +9,11 @@
   ARGV[2] record value
   ARGV[3] record ttl ms
   ARGV[4] inbox ttl ms
-  Returns {'accepted' | 'duplicate', at of the first held entry ('' when none)} — the first
-  entry after the batch in flight, which starts the debounce window (SPEC §9.1).
+  Returns {'accepted' | 'duplicate', at of the first held entry ('' when none), '1' when the
+  inbox was empty before this message else '0'}. The first held entry is the first one after
+  the batch in flight: it starts the debounce window (SPEC §9.1). A message that finds other
+  messages waiting needs no drain scheduled: the drain that will take them, or is taking them,
+  goes on until the inbox is empty.
 ]]
 local function firstHeldAt()
   local inflight = tonumber(redis.call('HGET', KEYS[3], 'inflight') or '0')
@@ -21,8 +24,8 @@ local function firstHeldAt()
   return tostring(decoded.acceptedAt or decoded.at)
 end
 
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate', firstHeldAt()} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate', firstHeldAt(), '0'} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('RPUSH', KEYS[2], ARGV[1])
+local length = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {'accepted', firstHeldAt()}
+return {'accepted', firstHeldAt(), length == 1 and '1' or '0'}

@@ -10,6 +10,11 @@
   kept (`keep`), no handoff is created, the batch leaves the inbox, and its replies are
   recorded `cancelled` instead of being queued.
 
+  With `send`, a turn whose replies are the customer's only ones (the outbox was empty) and
+  whose batch was the last one waiting in the inbox begins the try of its first reply here
+  (includes/begin-try.lua: the send lease, the count, the sent ledger), so that the caller
+  sends it at once — one job per message — unless another try holds the send lease.
+
   KEYS[1] conversation
   KEYS[2] lock queue
   KEYS[3] lock leases
@@ -17,7 +22,9 @@
   KEYS[5] inbox
   KEYS[6] outbox
   KEYS[7] handoff record   (KEYS[1] when the turn touches none)
-  KEYS[8…] delivery records, in the order of `deliveries`
+  KEYS[8] sent ledger      (KEYS[1] without `send`)
+  KEYS[9] send lease       (KEYS[1] without `send`)
+  KEYS[10…] delivery records, in the order of `deliveries`
   ARGV[1] JSON {
     token, release (bool),
     fields {field: value}, unset [field], ttlMs      -- the conversation
@@ -25,16 +32,19 @@
     record {action = 'set' | 'drop', value, ttlMs, marker},
     handoff {op = 'create', fields, ttlMs} | {op = 'reopen', id, ttlMs},
     inbox {count, head},                             -- pop `count` entries, the first being `head`
-    deliveries [{id, fields, ttlMs}], outboxTtlMs
+    deliveries [{id, fields, ttlMs}], outboxTtlMs,
+    send {lease {token, perPartMs, marginMs}, ledgerTtlMs}   -- optional (see above)
   }
-  Returns {'ok'} | {'lost'} | {'superseded'} | {'not_failed'} (re-open of a handoff that is no
-  longer failed; nothing written, lock kept)
+  Returns {'ok', entries left in the inbox, '1' when the first reply's try was begun else '0'} |
+          {'lost'} | {'superseded', entries left in the inbox} |
+          {'not_failed'} (re-open of a handoff that is no longer failed; nothing written, lock kept)
 ]]
 --- @include "now-ms"
 --- @include "holds-lock"
 --- @include "leave-queue"
 --- @include "hset-map"
 --- @include "queue-deliveries"
+--- @include "begin-try"
 local spec = cjson.decode(ARGV[1])
 local record = spec.record
 
@@ -58,9 +68,9 @@ if superseded then
     if first and cjson.decode(first).id == inbox.head then redis.call('LPOP', KEYS[5], inbox.count) end
     redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
   end
-  queueDeliveries(KEYS[6], 7, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
+  queueDeliveries(KEYS[6], 9, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
   if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
-  return {'superseded'}
+  return {'superseded', tostring(redis.call('LLEN', KEYS[5]))}
 end
 
 local handoff = spec.handoff
@@ -93,7 +103,16 @@ if inbox and inbox.count > 0 then
   redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
 end
 
-queueDeliveries(KEYS[6], 7, spec.deliveries, spec.outboxTtlMs, gen)
+queueDeliveries(KEYS[6], 9, spec.deliveries, spec.outboxTtlMs, gen)
+
+local left = redis.call('LLEN', KEYS[5])
+local sending = '0'
+local send = spec.send
+if send and spec.deliveries and #spec.deliveries > 0 and left == 0
+  and redis.call('LLEN', KEYS[6]) == #spec.deliveries and redis.call('EXISTS', KEYS[9]) == 0 then
+  beginTry(KEYS[10], KEYS[8], KEYS[9], spec.deliveries[1].id, send.lease, send.ledgerTtlMs)
+  sending = '1'
+end
 
 if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
-return {'ok'}
+return {'ok', tostring(left), sending}

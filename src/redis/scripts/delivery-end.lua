@@ -1,25 +1,30 @@
 --[[
-  Records how a try of a delivery ended. `sent` / `failed` end it (it leaves the outbox, the
-  customer's next reply may go); `retry` keeps it at the head with what was learnt. The ids
-  the channel returned are remembered, so their `fromMe` echoes change nothing. In the sent
-  ledger, parts the channel confirmed (their ids are known now) and a part that certainly did
-  not go out are forgotten — unless a try of this delivery ever ended ambiguously (a timeout,
-  a lost connection, a 5xx): that try's echo may still come, whenever, and must be ours. A
-  part whose outcome is unknown stays, and is not sent again once its echo is seen.
+  Records how a try of a delivery ended and gives the customer's send lease up. `sent` /
+  `failed` end it (it leaves the outbox, the customer's next reply may go); `retry` keeps it
+  at the head with what was learnt. The ids the channel returned are remembered, so their
+  `fromMe` echoes change nothing. In the sent ledger, parts the channel confirmed (their ids
+  are known now) and a part that certainly did not go out are forgotten — unless a try of
+  this delivery ever ended ambiguously (a timeout, a lost connection, a 5xx): that try's echo
+  may still come, whenever, and must be ours. A part whose outcome is unknown stays, and is
+  not sent again once its echo is seen.
 
   KEYS[1] outbox
   KEYS[2] delivery record
   KEYS[3] sent ledger
-  KEYS[4…] echo keys of the ids the channel returned
+  KEYS[4] send lease
+  KEYS[5…] echo keys of the ids the channel returned
   ARGV[1] JSON {
     id, outcome = 'sent' | 'failed' | 'retry', fields {field: value}, recordTtlMs, echoTtlMs,
     forget [part index],  -- ledger entries of this delivery to drop
-    ambiguous (bool)      -- this try ended without knowing whether its send was applied
+    ambiguous (bool),     -- this try ended without knowing whether its send was applied
+    lease                 -- the try's lease token
   }
-  Returns 1, or 0 when the delivery was no longer pending (nothing written but the ledger and echo keys)
+  Returns {written (1, or 0 when the delivery was no longer pending: nothing written but the
+  ledger and echo keys), the outbox's head afterwards ('' when empty)}
 ]]
 --- @include "hset-map"
 local spec = cjson.decode(ARGV[1])
+if redis.call('GET', KEYS[4]) == spec.lease then redis.call('DEL', KEYS[4]) end
 if spec.ambiguous then redis.call('HSET', KEYS[2], 'ambiguous', '1') end
 if spec.forget and #spec.forget > 0 and redis.call('HGET', KEYS[2], 'ambiguous') ~= '1' then
   local fingerprints = {}
@@ -30,12 +35,15 @@ if spec.forget and #spec.forget > 0 and redis.call('HGET', KEYS[2], 'ambiguous')
     if entry and string.sub(entry, 1, #spec.id + #tostring(part) + 2) == spec.id .. ':' .. part .. ':' then redis.call('HDEL', KEYS[3], fingerprint) end
   end
 end
-for i = 4, #KEYS do redis.call('SET', KEYS[i], spec.id, 'PX', spec.echoTtlMs) end
-if redis.call('HGET', KEYS[2], 'state') ~= 'pending' then return 0 end
-hsetMap(KEYS[2], spec.fields)
-if spec.outcome ~= 'retry' then
-  redis.call('HSET', KEYS[2], 'state', spec.outcome)
-  redis.call('PEXPIRE', KEYS[2], spec.recordTtlMs)
-  if redis.call('LINDEX', KEYS[1], 0) == spec.id then redis.call('LPOP', KEYS[1]) end
+for i = 5, #KEYS do redis.call('SET', KEYS[i], spec.id, 'PX', spec.echoTtlMs) end
+local written = 0
+if redis.call('HGET', KEYS[2], 'state') == 'pending' then
+  hsetMap(KEYS[2], spec.fields)
+  if spec.outcome ~= 'retry' then
+    redis.call('HSET', KEYS[2], 'state', spec.outcome)
+    redis.call('PEXPIRE', KEYS[2], spec.recordTtlMs)
+    if redis.call('LINDEX', KEYS[1], 0) == spec.id then redis.call('LPOP', KEYS[1]) end
+  end
+  written = 1
 end
-return 1
+return {written, redis.call('LINDEX', KEYS[1], 0) or ''}
