@@ -20,7 +20,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createKeys, parseWhere } from '../src/keys.js';
+import { createKeys, parseWhere, QUEUES } from '../src/keys.js';
 import { BrpexEmulator } from '../src/sandbox/brpex.js';
 import { benchCluster, benchRedis, cleanupAll, connectMasters, deletePrefix, startNode, DIST, ROOT, type BenchRedis } from './lib/procs.js';
 import { fmt, median, percentile, table } from './lib/stats.js';
@@ -351,20 +351,25 @@ async function p5(): Promise<void> {
     const result = await runLoad<OpenLoopResult>('open-loop', { ...webhook(api, 'unique'), rate, durationSec: DURATION, warmupSec: 0, connections: 32 });
     const expected = (warm.statuses['202'] ?? 0) + (result.statuses['202'] ?? 0);
     await drain(() => Promise.resolve(arrivals.size), expected, 30_000);
-    // Records live in their conversation's slot: the `where` pointer of each id names it.
+    // From the job's enqueue (its BullMQ timestamp; completed jobs are kept) to the platform
+    // call, for the handoffs queued after the warm-up. (The record's createdAt is earlier: the
+    // turn's start, before the bot was asked.)
     const keys = createKeys(prefix);
     const ids = await redis.zrange(keys.index('handoff', 'done'), '0', '-1');
     const wheres = ((await ids.reduce((p, id) => p.get(keys.where('handoff', id)), redis.pipeline()).exec()) ?? []).map(([, v]) => parseWhere(v as string | null));
     const pipeline = redis.pipeline();
     ids.forEach((id, i) => {
       const where = wheres[i];
-      if (where) pipeline.hmget(keys.handoff(where.channel, where.phone, id), 'phone', 'createdAt');
+      if (where) pipeline.hget(keys.handoff(where.channel, where.phone, id), 'phone').hget(`${keys.bullPrefix(QUEUES.handoff)}:${QUEUES.handoff}:${id}`, 'timestamp');
     });
-    const rows = ((await pipeline.exec()) ?? []).map(([, v]) => v as [string, string]);
-    const measured = rows
-      .filter(([, createdAt]) => Date.parse(createdAt) >= measuredFrom)
-      .map(([phone, createdAt]) => (arrivals.get(phone) ?? NaN) - Date.parse(createdAt))
-      .filter(Number.isFinite);
+    const values = ((await pipeline.exec()) ?? []).map(([, v]) => v as string | null);
+    const measured: number[] = [];
+    for (let i = 0; i + 1 < values.length; i += 2) {
+      const queuedAt = Number(values[i + 1]);
+      if (!(queuedAt >= measuredFrom)) continue;
+      const latency = (arrivals.get(values[i] ?? '') ?? NaN) - queuedAt;
+      if (Number.isFinite(latency)) measured.push(latency);
+    }
     latencyRuns.push({ p50: percentile(measured, 50), p99: percentile(measured, 99) });
     say(`    latency run ${run + 1}: ${measured.length} handoffs, enqueue → platform call p50 ${fmt(percentile(measured, 50))} ms, p99 ${fmt(percentile(measured, 99))} ms`);
     await Promise.all([api.stop(), worker.stop()]);

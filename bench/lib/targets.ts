@@ -36,6 +36,9 @@ export function asyncChannel(kind: 'whatsapp' | 'evolution', baseUrl: string, ex
     : { kind: 'evolution', auth: { token: EVO.token }, evolution: { baseUrl, instance: EVO.instance, apiKey: EVO.apiKey }, ...common };
 }
 
+/** Node flags the service runs with, as the Dockerfile and `npm start` give them (docs/operations.md). */
+export const SERVICE_NODE_ARGS = ['--max-semi-space-size=32'];
+
 /** The orchestrator (`dist/src/server.js`); by default on a config with one Bearer channel `bench` handing off to BRPEX. */
 export async function startOrchestrator(options: {
   /** One Redis server; or give `redis`. */
@@ -74,7 +77,7 @@ export async function startOrchestrator(options: {
     [`--role=${options.role}`],
     { HANDOFF_CONFIG: config, ...redisEnv(redis), PORT: String(port), LOG_LEVEL: options.logLevel ?? 'info', ...options.env },
     options.role === 'api' ? /API listening/ : /workers running/,
-    options.nodeArgs,
+    [...SERVICE_NODE_ARGS, ...(options.nodeArgs ?? [])],
   );
   // The service logs a line per request; read and drop it, as a log shipper would.
   proc.child.stdout?.resume();
