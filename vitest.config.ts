@@ -11,6 +11,7 @@ const ON_CLUSTER = [
   'test/integration/edges.test.ts',
   'test/integration/identity.test.ts',
   'test/integration/one-job.test.ts',
+  'test/integration/no-human.test.ts',
   'test/integration/admin.test.ts',
   'test/resilience/multi-process.test.ts',
   'test/cluster/*.test.ts',

@@ -44,6 +44,9 @@ const TOKENS = {
   ZAPI_CLIENT_TOKEN: 'demo-zapi-client-token',
 };
 
+const DEMO_SYNC_TOKEN = 'demo-sync-token';
+const DEMO_ADMIN_TOKEN = 'demo-admin-token';
+
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -110,6 +113,21 @@ async function main(): Promise<void> {
   const example = parseConfigText(readFileSync(examplePath, 'utf8'), examplePath) as Record<string, any>;
   example.redis = { keyPrefix: prefix };
   example.retry = { attempts: 5, baseDelayMs: 200, maxDelayMs: 2000 };
+  // Scenes 8 and 9 (SPEC §12): a channel whose business hours open at the next whole minute
+  // (UTC; at least 5 s away), and one handing off to BRPEX with MeHub as its fallback.
+  const opening = Math.ceil((Date.now() + 20_000) / 60_000) * 60_000;
+  const hhmm = (at: number) => new Date(at).toISOString().slice(11, 16);
+  const weekday = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][new Date(opening).getUTCDay()] as string;
+  const demoChannel = { auth: { token: DEMO_SYNC_TOKEN }, bot: { id: '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b' } };
+  example.channels['demo-horario'] = {
+    ...demoChannel,
+    handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: '${BRPEX_CHANNEL_TOKEN}' },
+    hours: { timezone: 'UTC', weekly: { [weekday]: [`${hhmm(opening)}-24:00`] }, outside: 'queue', message: 'Estamos fora do horário. Um atendente fala com você assim que abrirmos.' },
+  };
+  example.channels['demo-failover'] = {
+    ...demoChannel,
+    handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: '${BRPEX_CHANNEL_TOKEN}', fallback: [{ provider: 'mehub', channel: 'xyz789abc123def4' }] },
+  };
   const configDir = mkdtempSync(join(tmpdir(), 'ho-demo-'));
   const configPath = join(configDir, 'handoff.config.json');
   writeFileSync(configPath, JSON.stringify(example, null, 2));
@@ -126,6 +144,7 @@ async function main(): Promise<void> {
     PORT: String(port),
     REDIS_URL: redisUrl,
     HANDOFF_CONFIG: configPath,
+    ADMIN_TOKEN: DEMO_ADMIN_TOKEN,
     LOG_LEVEL: 'info',
     TOOLZZ_BASE_URL: toolzz.url,
     BRPEX_BASE_URL: brpex.url,
@@ -167,6 +186,16 @@ async function main(): Promise<void> {
     say(`    ${bold(String(res.status))} ${String(answer.status ?? answer.error)} — ${detail}`);
     return answer;
   }
+
+  const adminGet = async (path: string) => (await (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${DEMO_ADMIN_TOKEN}` } })).json()) as Record<string, unknown>;
+
+  say();
+  say(bold(`8. Out of hours (demo-horario, open from ${hhmm(opening)} UTC) → BRPEX: queued now, performed at the opening (the scenes below run meanwhile)`));
+  const rita = '+55 51 94444-5555';
+  const queued = await customer('demo-horario', rita, 'Rita', 'Quero falar com um atendente', 'token', DEMO_SYNC_TOKEN);
+  const queuedRecord = await adminGet(`/admin/handoffs/${String(queued.handoffId)}`);
+  say(`    handoff ${String(queued.handoffId)}: ${String(queuedRecord.state)}, scheduledFor ${String(queuedRecord.scheduledFor)} (a delayed job: restarts lose none)`);
+  await customer('demo-horario', rita, 'Rita', 'Tem alguém aí?', 'token', DEMO_SYNC_TOKEN);
 
   say();
   say(bold('1. WhatsApp sales (vendas-whatsapp) → MeHub, Bearer token'));
@@ -214,7 +243,7 @@ async function main(): Promise<void> {
   }
   await whatsappSays('Oi! Qual o prazo de entrega para Recife?', true);
   await whatsappSays('Quero falar com um atendente', true);
-  await mehub.waitFor((r) => r.route === 'transfer' && r.applied, 1, 15_000);
+  await mehub.waitFor((r) => r.route === 'transfer' && r.applied, 2, 15_000);
   say(`    ${bold('MeHub')}: Ana's chat transferred to channel xyz789abc123def4 (a human has it now)`);
   await whatsappSays('Oi? Alguém?', false);
   say(dim('    (nothing is sent and the bot is not asked: the human sees it on MeHub)'));
@@ -286,7 +315,27 @@ async function main(): Promise<void> {
   );
 
   say();
-  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone; one customer across two addresses.'));
+  say(bold(`8, continued. The opening (${hhmm(opening)} UTC)`));
+  say(dim(`    (waiting for it, ${Math.max(0, Math.round((opening - Date.now()) / 1000))} s…)`));
+  await brpex.waitFor((r) => r.route === 'dispatch' && r.applied && (r.body as { phone?: string }).phone === '5551944445555', 1, 120_000);
+  say(`    ${bold('BRPEX')}: Rita's ticket dispatched at ${new Date().toISOString().slice(11, 19)} UTC, ${((Date.now() - opening) / 1000).toFixed(1)} s after the opening`);
+
+  say();
+  say(bold('9. Failover (demo-failover): BRPEX refuses the handoff for good → MeHub takes the customer'));
+  const davi = '5561933336666';
+  mehub.addChat({ phone: davi, name: 'Davi', lastMessage: 'Oi' });
+  brpex.inject('dispatch', { status: 422, body: { message: 'departamento inválido' } });
+  const failing = await customer('demo-failover', '+55 61 93333-6666', 'Davi', 'Quero falar com um atendente', 'token', DEMO_SYNC_TOKEN);
+  let chain: Record<string, unknown> = {};
+  for (let i = 0; i < 150 && chain.state !== 'done'; i++) {
+    chain = await adminGet(`/admin/handoffs/${String(failing.handoffId)}`);
+    if (chain.state !== 'done') await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const legs = (chain.legs as { provider: string; state: string; lastError: string | null }[] | undefined) ?? [];
+  say(`    handoff ${String(failing.handoffId)}: ${String(chain.state)} by ${String(chain.provider)}; legs: ${legs.map((l) => `${l.provider} ${l.state}${l.lastError ? ` (${l.lastError})` : ''}`).join(' → ')}`);
+
+  say();
+  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone; one customer across two addresses; a handoff waited for the opening; one failed over to another helpdesk.'));
   const log = output.join('');
   if (/"level":(50|60)/.test(log)) say(dim('(the service logged errors; run with LOG_LEVEL=debug to see them)'));
 }

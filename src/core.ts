@@ -7,6 +7,7 @@ import { createConversationActions, type ConversationActions } from './conversat
 import { createConversationStore } from './conversations/store.js';
 import type { ConversationStore } from './conversations/types.js';
 import { MAX_RESPONSE_BYTES } from './http/request.js';
+import { createFirstResponseWatch, type FirstResponseWatch } from './handoff/first-response.js';
 import { createIdentity, type Identity } from './identity/resolver.js';
 import { createInbox, type Inbox } from './inbox/accept.js';
 import { createLanes, type Lanes } from './inbox/lanes.js';
@@ -50,6 +51,8 @@ export interface Core {
   /** Every configured channel's inbound adapter and sender. */
   channels: ReadonlyMap<string, ConfiguredChannel>;
   lanes: Lanes;
+  /** The first-response watchdog (SPEC §12): started when a handoff is done, told when a human answers. */
+  firstResponse: FirstResponseWatch;
   metrics: Metrics;
   close(): Promise<void>;
 }
@@ -59,6 +62,8 @@ export interface CoreDeps {
   logger: Logger;
   /** Shared HTTP agent for upstream calls; one is made (and closed) when absent. */
   http?: Agent;
+  /** The clock business hours are judged by (SPEC §12); the process's by default (tests move it). */
+  hoursClock?: () => number;
 }
 
 /** Builds the shared core of a process (composition: every factory gets exactly what it uses). */
@@ -77,6 +82,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
   });
   const channels = createChannels(config, http);
   const lanes = createLanes(queues);
+  const firstResponse = createFirstResponseWatch({ config, redis, keys, queue: queues.handoff.queue, observer: metrics.firstResponse });
   const actions = createConversationActions({
     config,
     redis,
@@ -86,6 +92,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     handoffs: queues.handoff,
     channels,
     scheduleOutboxDrain: (ref) => lanes.scheduleOutboxDrain(ref),
+    firstResponse,
     logger,
     observer: metrics.pipeline,
   });
@@ -94,7 +101,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
   const toolzz = createToolzzClient({ baseUrl: config.toolzz.baseUrl, timeoutMs: config.toolzz.timeoutMs, http });
   const providers = createProviders(config.providers, http);
   const statusCheck = createStatusChecker({ redis, keys, providers, identity });
-  const turn = createTurn({ config, toolzz, handoffs: queues.handoff, statusCheck, actions, observer: metrics.pipeline });
+  const turn = createTurn({ config, toolzz, handoffs: queues.handoff, statusCheck, actions, observer: metrics.pipeline, ...(deps.hoursClock ? { hoursClock: deps.hoursClock } : {}) });
   return {
     config,
     keys,
@@ -111,6 +118,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     providers,
     channels,
     lanes,
+    firstResponse,
     metrics,
     async close() {
       await queues.close();

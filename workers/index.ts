@@ -19,7 +19,20 @@ export interface WorkerService {
 
 export function createWorkerService(core: Core): WorkerService {
   const { config, keys, redis, logger, metrics, queues, channels, lanes, actions, conversations } = core;
-  const handoff = createHandoffWorker({ config, keys, redis, providers: core.providers, actions, identity: core.identity, logger, observer: metrics.worker });
+  const handoff = createHandoffWorker({
+    config,
+    keys,
+    redis,
+    providers: core.providers,
+    actions,
+    handoffs: queues.handoff,
+    firstResponse: core.firstResponse,
+    firstResponseObserver: metrics.firstResponse,
+    channels,
+    identity: core.identity,
+    logger,
+    observer: metrics.worker,
+  });
   // Replies are tried by the outbox worker, and by the inbox drain that wrote one (one job per message).
   const outboxStore = createOutbox(redis, keys, { perPartMs: config.delivery.timeoutMs });
   const attempts = createDeliveryAttempts({ config, outbox: outboxStore, channels, logger, observer: metrics.delivery });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../src/config/index.js';
 import type { ConversationActions } from '../src/conversations/actions.js';
 import { createDeliveryRecords, DELIVERY_RECORD_TTL_MS, SENT_RECORD_TTL_MS } from '../src/delivery/records.js';
-import type { HandoffQueue } from '../src/handoff/queue.js';
+import { handoffJobId, type HandoffQueue } from '../src/handoff/queue.js';
 import { createHandoffRecords, HANDOFF_RECORD_TTL_MS } from '../src/handoff/records.js';
 import { laneId, readLaneJob, type Lanes } from '../src/inbox/lanes.js';
 import { parseWhere, QUEUES, type Keys } from '../src/keys.js';
@@ -88,12 +88,14 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
         logger.error({ handoffId: id }, 'pending handoff with an unreadable job payload; cannot run it');
         continue;
       }
-      const state = await handoffs.queue.getJobState(id);
+      // The job of the leg the handoff is on (SPEC §12: each fallback leg is a job of its own).
+      const jobId = handoffJobId(id, job.leg ?? 0);
+      const state = await handoffs.queue.getJobState(jobId);
       if (LIVE_STATES.has(state)) continue;
       const log = logger.child({ handoffId: id, channel: job.channel, phone: job.phone, provider: job.provider });
       if (state === 'failed') {
         // BullMQ gave up on the job without the worker ending the handoff (it stalled too often).
-        const reason = (await Job.fromId(handoffs.queue, id))?.failedReason || 'the job failed';
+        const reason = (await Job.fromId(handoffs.queue, jobId))?.failedReason || 'the job failed';
         const lastError = `job failed without an outcome: ${reason}`;
         if (await deps.actions.endHandoff(job, 'failed', { lastError })) {
           deps.observer?.finished?.(job.provider, 'failed');
@@ -104,7 +106,7 @@ export function createMaintenanceWorker(deps: MaintenanceDeps) {
       }
       // Gone ('unknown'), or completed while the record still says pending: run it again,
       // with the tries it has left. A completed job of that id must go first (same job id).
-      if (state === 'completed') await (await Job.fromId(handoffs.queue, id))?.remove();
+      if (state === 'completed') await (await Job.fromId(handoffs.queue, jobId))?.remove();
       await handoffs.enqueue(job, { attempts: Math.max(1, config.retry.attempts - record.attempts) });
       log.warn({ jobState: state, attempts: record.attempts }, 'pending handoff had no live job; queued it again');
       report.requeued += 1;

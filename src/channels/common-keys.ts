@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { customerText, secret, UUID, bool } from '../config/fields.js';
+import { hoursSchema } from '../hours/config.js';
 import { handoffSchema } from '../providers/registry.js';
 
 /** Keys every channel has, whatever its kind (SPEC §2): the bot, the human period, the handoff. */
@@ -10,6 +11,8 @@ export const channelKeys = {
   }),
   humanTtlMinutes: z.number({ error: 'must be a number' }).positive({ error: 'must be > 0' }).default(1440),
   handoff: handoffSchema,
+  // SPEC §12: when a human can be handed the customer.
+  hours: hoursSchema.optional(),
   // SPEC §11: one customer, many addresses.
   identity: z
     .strictObject({

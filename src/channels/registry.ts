@@ -40,6 +40,9 @@ export function kindsWithKey(key: string): string | undefined {
 /** "kind whatsapp-cloud, evolution, zapi, or json with reply": the kinds whose channels are asynchronous. */
 export const ASYNCHRONOUS_KINDS = `kind ${CHANNEL_KINDS.filter((room) => room.kind !== 'json').map((room) => room.kind).join(', ')}, or json with reply`;
 
+/** Kinds whose own number's messages show a person answering (SPEC §9.3): a first-response signal whatever the platform (SPEC §12). */
+export const PHONE_SIGNAL_KINDS: readonly string[] = ['evolution', 'zapi', 'whatsapp-cloud'];
+
 /** A channel's configured (adapter and sender), built by its kind's room. */
 export function configure(name: string, channel: ChannelConfig, ctx: ChannelContext): ConfiguredChannel {
   return roomOf(channel.kind).configure(name, channel, ctx);

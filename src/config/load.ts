@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ASYNCHRONOUS_KINDS, CHANNEL_KINDS, channelRoom, kindsWithKey, type ChannelConfig } from '../channels/registry.js';
+import { ASYNCHRONOUS_KINDS, CHANNEL_KINDS, channelRoom, kindsWithKey, PHONE_SIGNAL_KINDS, type ChannelConfig } from '../channels/registry.js';
 import { PLATFORMS } from '../providers/registry.js';
 import { parseConfigText, interpolate, setPath, type Env } from './document.js';
 import { processSettings } from './env.js';
@@ -66,7 +66,44 @@ function crossFieldProblems(document: Record<string, unknown>): ConfigProblem[] 
     const handoff = objectAt(channel.handoff);
     const room = PLATFORMS.find((r) => r.name === handoff.provider);
     if (room) problems.push(...room.crossCheck(name, handoff, objectAt(providers[room.name])));
+    problems.push(...chainProblems(name, channel, handoff, providers));
   }
+  return problems;
+}
+
+
+/**
+ * SPEC §12's keys of a channel's handoff: each `fallback` leg checked like the block itself
+ * (its problems named at its own path), and `firstResponse` only where it can work — a signal
+ * that a human answered must exist (the handoff is MeHub's, whose MESSAGE_SENT tells, or the
+ * channel is a WhatsApp one, whose own number tells), `remind` and `bot` need a channel that
+ * can reach the customer later, `remind` a message, `fallback` a leg to fall back to. (A
+ * fallback leg without a signal gets no watchdog: handoff/first-response.ts.)
+ */
+function chainProblems(name: string, channel: Record<string, unknown>, handoff: Record<string, unknown>, providers: Record<string, unknown>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const fallback = Array.isArray(handoff.fallback) ? handoff.fallback : [];
+  fallback.forEach((entry, i) => {
+    const leg = objectAt(entry);
+    const room = PLATFORMS.find((r) => r.name === leg.provider);
+    if (!room) return;
+    const at = `channels.${name}.handoff.fallback.${i}.`;
+    for (const problem of room.crossCheck(name, leg, objectAt(providers[room.name]))) problems.push({ ...problem, path: problem.path.replace(`channels.${name}.handoff.`, at) });
+  });
+  const rule = handoff.firstResponse;
+  if (!isObject(rule)) return problems;
+  const at = `channels.${name}.handoff.firstResponse`;
+  const kind = typeof channel.kind === 'string' ? channel.kind : 'json';
+  const asynchronous = kind !== 'json' || channel.reply !== undefined;
+  if (!PHONE_SIGNAL_KINDS.includes(kind) && handoff.provider !== 'mehub') {
+    problems.push({ path: at, message: `needs a way to see a human answer: a MeHub handoff (its MESSAGE_SENT events), or a channel of kind ${PHONE_SIGNAL_KINDS.join(', ')} (a person answering from the phone)` });
+  }
+  if ((rule.action === 'remind' || rule.action === 'bot') && !asynchronous) {
+    problems.push({ path: `${at}.action`, message: `${rule.action} only on asynchronous channels (a synchronous channel has no way to reach the customer later)` });
+  }
+  if (rule.action === 'remind' && rule.message === undefined) problems.push({ path: `${at}.message`, message: 'is required with action remind' });
+  if (rule.action === 'fallback' && fallback.length === 0) problems.push({ path: `${at}.action`, message: 'fallback needs handoff.fallback: a leg to hand the customer to' });
+  if (rule.message !== undefined && !asynchronous) problems.push({ path: `${at}.message`, message: 'only on asynchronous channels (a synchronous channel has no way to reach the customer later)' });
   return problems;
 }
 

@@ -7,10 +7,12 @@ import { lidAddress } from '../identity/key.js';
 import { newDelivery } from '../delivery/records.js';
 import { AppError } from '../errors.js';
 import type { HandoffJob } from '../handoff/job.js';
-import type { HandoffQueue } from '../handoff/queue.js';
+import type { FirstResponseWatch } from '../handoff/first-response.js';
+import { handoffJobId, type HandoffQueue } from '../handoff/queue.js';
 import { createHandoffRecords } from '../handoff/records.js';
 import { createHandoffTries, type HandoffEnding } from '../handoff/tries.js';
 import type { Keys } from '../keys.js';
+import { legsOf, type HandoffLeg } from '../providers/registry.js';
 import type { ReleaseObserver } from '../observability/observers.js';
 import type { RedisClient } from '../redis/connection.js';
 import { createOwnMessages, type OwnMessageVerdict } from './own-messages.js';
@@ -30,11 +32,13 @@ export interface ConversationActionsDeps {
   channels: ReadonlyMap<string, ConfiguredChannel>;
   /** Sends what an action queued on a customer's outbox. */
   scheduleOutboxDrain(ref: ConversationRef): Promise<unknown>;
+  /** A person answering from the phone while a platform's human has the customer is a first response (SPEC §12). */
+  firstResponse?: Pick<FirstResponseWatch, 'answered'>;
   logger: Logger;
   observer?: ReleaseObserver;
 }
 
-export type ReleaseCause = 'admin' | 'platform_event';
+export type ReleaseCause = 'admin' | 'platform_event' | 'first_response';
 
 /** Why a release did nothing (a `guard` answer), or the conversation after it. */
 export type ReleaseResult = { released: true; conversation: Conversation; wasWithHuman: boolean; handoffId: string | null } | { released: false; why: string };
@@ -65,6 +69,12 @@ export interface ConversationActions {
   retryHandoff(id: string): Promise<HandoffJob>;
   /** Ends a pending handoff and queues what its end tells the customer (SPEC §8.2, §9.2); false when it had already ended. */
   endHandoff(job: HandoffJob, outcome: 'done' | 'failed', ending: Omit<HandoffEnding, 'deliveries' | 'human'>): Promise<boolean>;
+  /**
+   * Sends `text` to the customer of an asynchronous channel, outside a turn (SPEC §12's
+   * late messages): queued on their outbox behind whatever waits there, so it goes through
+   * the same delivery (order, retries, records). False on a channel with no sender.
+   */
+  tellCustomer(ref: ConversationRef, text: string, messageId: string): Promise<boolean>;
 }
 
 export function createConversationActions(deps: ConversationActionsDeps): ConversationActions {
@@ -143,6 +153,10 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
         if (!verdict.wasByPhone) deps.observer?.released?.('phone');
         logger.info({ channel: ref.channel, phone: ref.phone, messageId: message.messageId }, 'a person answered from the phone: the conversation is with a human, the bot stays quiet');
       }
+      if (verdict.kind === 'person' && verdict.effect === 'platform' && verdict.handoffId && deps.firstResponse) {
+        // SPEC §12: the attendant (or anyone) answered from the phone (Coexistence included).
+        if (await deps.firstResponse.answered(ref, verdict.handoffId, now)) logger.info({ channel: ref.channel, phone: ref.phone, handoffId: verdict.handoffId }, 'first human answer to a handed-off customer (from the phone)');
+      }
       return verdict;
     },
 
@@ -160,7 +174,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
           // The job must not hand the customer off after they were given back to the bot.
           await tries.finish(pending.job, 'failed', { lastError: `cancelled: released ${cause === 'admin' ? 'by an operator' : 'by the platform'}` });
           // An active job is stopped by the worker's own conversation check.
-          await Job.fromId(deps.handoffs.queue, pending.record.id).then((job) => job?.remove().catch(() => undefined));
+          await Job.fromId(deps.handoffs.queue, handoffJobId(pending.record.id, pending.job.leg ?? 0)).then((job) => job?.remove().catch(() => undefined));
         }
         const wasWithHuman = isWithHuman(effectiveState(conversation, Date.now()));
         await commitOrBusy(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: idleTtlMs } });
@@ -184,25 +198,35 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
       const channel = config.channels[job.channel];
       if (!channel) throw new AppError('unknown_channel', `channel ${job.channel} is not in the configuration any more`, 409);
 
+      let retried: HandoffJob = job;
       await withTurn({ channel: job.channel, phone: job.phone }, async ({ lock, conversation }) => {
         const state = effectiveState(conversation, Date.now());
         if (isWithHuman(state) && conversation.handoffId !== id) {
           throw new AppError('conversation_busy', 'the conversation is already with a human through another handoff', 409);
         }
-        // The failed job keeps its attemptsMade: remove it, so the new job gets a fresh round
-        // of retry.attempts tries under the same id.
-        const existing = await Job.fromId(deps.handoffs.queue, id);
-        if (existing) {
+        // The failed job keeps its attemptsMade: remove it (and, for a chain that failed on a
+        // later leg, the first leg's job), so the new job gets a fresh round of retry.attempts
+        // tries under the first leg's id.
+        const leg = job.leg ?? 0;
+        for (const jobId of new Set([handoffJobId(id, leg), handoffJobId(id, 0)])) {
+          const existing = await Job.fromId(deps.handoffs.queue, jobId);
+          if (!existing) continue;
           const jobState = await existing.getState();
           if (jobState !== 'failed' && jobState !== 'completed') throw new AppError('not_failed', `the handoff's job is still ${jobState}`, 409);
           await existing.remove();
         }
-        // Record and conversation re-opened in one fenced script; the side-effect claim stays,
-        // so a MeHub transfer that may have applied is checked before anything is sent again.
-        // The human period starts when the handoff is done (SPEC §8.4).
+        // SPEC §12: a chain is retried from its first leg. The side-effect claim stays when the
+        // first leg is the platform that may have applied it, so a MeHub transfer that may have
+        // applied is checked before anything is sent again.
+        const first = legsOf(channel.handoff)[0] as HandoffLeg;
+        const { scheduledFor: _past, leg: _leg, ...rest } = job;
+        retried = { ...rest, provider: first.provider };
+        const restart = leg > 0 ? { job: retried, past: { provider: record.provider, state: 'failed' as const, attempts: record.attempts, lastError: record.lastError }, keepClaim: first.provider === record.provider } : undefined;
+        // Record and conversation re-opened in one fenced script. The human period starts when
+        // the handoff is done (SPEC §8.4).
         const now = Date.now();
         const reopened = await commitOrBusy(lock, {
-          handoff: { reopen: id },
+          handoff: { reopen: id, ...(restart ? { restart } : {}) },
           conversation: {
             fields: { state: 'handoff_pending', handoffId: id, humanUntil: null, takenBy: 'handoff' },
             ttlMs: conversationTtlMs(idleTtlMs, now + channel.humanTtlMinutes * 60_000, now),
@@ -210,13 +234,26 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
         });
         if (reopened === 'not_failed') throw new AppError('not_failed', 'the handoff is no longer failed', 409);
         try {
-          await deps.handoffs.enqueue(job);
+          await deps.handoffs.enqueue(retried);
         } catch (error) {
           // Pending with no job: the reconciler queues it within worker.reconcileIntervalMs.
           logger.warn({ err: error, handoffId: id }, 'could not queue the retried handoff now; the reconciler will');
         }
       });
-      return job;
+      return retried;
+    },
+
+    async tellCustomer(ref, text, messageId) {
+      const sender = deps.channels.get(ref.channel)?.sender;
+      if (!sender) return false;
+      await withTurn(ref, async ({ lock, conversation }) => {
+        const deliveries = sender
+          .render({ type: 'message.replied', reply: text, conversationId: conversation.conversationId })
+          .map((outgoing) => newDelivery(ref, { messageId, to: conversation.address ?? ref.phone, toKind: conversation.addressKind ?? 'phone', outgoing }));
+        await commitOrBusy(lock, { deliveries });
+      });
+      await deps.scheduleOutboxDrain(ref);
+      return true;
     },
 
     async endHandoff(job, outcome, ending) {

@@ -63,7 +63,15 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
     else if (commit.dropRecord !== undefined) spec.record = { action: 'drop', marker: IN_PROGRESS };
     const handoff = commit.handoff;
     if (handoff && 'create' in handoff) spec.handoff = { op: 'create', fields: newRecordFields(handoff.create), ttlMs: HANDOFF_RECORD_TTL_MS };
-    else if (handoff) spec.handoff = { op: 'reopen', id: handoff.reopen, ttlMs: HANDOFF_RECORD_TTL_MS };
+    else if (handoff) {
+      const restart = handoff.restart;
+      spec.handoff = {
+        op: 'reopen',
+        id: handoff.reopen,
+        ttlMs: HANDOFF_RECORD_TTL_MS,
+        ...(restart ? { restart: { past: restart.past, provider: restart.job.provider, job: JSON.stringify(restart.job), keepClaim: restart.keepClaim } } : {}),
+      };
+    }
     if (commit.inbox) spec.inbox = commit.inbox;
     if (commit.phoneGen !== undefined) {
       spec.phoneGen = String(commit.phoneGen);

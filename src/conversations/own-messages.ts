@@ -18,7 +18,8 @@ export const ACCEPTED_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export type OwnMessageVerdict =
   | { kind: 'duplicate' }
   | { kind: 'echo'; how: 'id' | 'api' | 'alias' | 'text' }
-  | { kind: 'person'; effect: 'takeover' | 'off' | 'platform'; wasByPhone: boolean };
+  /** `handoffId`: with `platform`, the handoff whose human has the customer. */
+  | { kind: 'person'; effect: 'takeover' | 'off' | 'platform'; wasByPhone: boolean; handoffId?: string };
 
 /** A message sent from the business's own number, as {@link OwnMessages.decide} needs it. */
 export interface OwnMessage {
@@ -63,7 +64,7 @@ export function createOwnMessages(redis: RedisClient, keys: Keys): OwnMessages {
       );
       if (reply[0] === 'duplicate') return { kind: 'duplicate' };
       if (reply[0] === 'echo') return { kind: 'echo', how: reply[1] as 'id' | 'api' | 'alias' | 'text' };
-      return { kind: 'person', effect: reply[1] as 'takeover' | 'off' | 'platform', wasByPhone: reply[2] === '1' };
+      return { kind: 'person', effect: reply[1] as 'takeover' | 'off' | 'platform', wasByPhone: reply[2] === '1', ...(reply[3] ? { handoffId: reply[3] } : {}) };
     },
   };
 }

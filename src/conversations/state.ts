@@ -29,6 +29,11 @@ export interface Conversation {
    * is superseded (its replies are cancelled).
    */
   phoneGen: number;
+  /**
+   * SPEC §12: the opening (epoch ms) of the closed period whose business-hours message this
+   * customer was sent: told once per closed period.
+   */
+  hoursNoticeUntil: number | null;
 }
 
 export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
@@ -42,6 +47,7 @@ export const EMPTY_CONVERSATION: Readonly<Conversation> = Object.freeze({
   addressKind: null,
   contactPhone: null,
   phoneGen: 0,
+  hoursNoticeUntil: null,
 });
 
 const STATES = new Set<string>(['bot', 'handoff_pending', 'human', 'handoff_failed']);
@@ -70,6 +76,7 @@ export function conversationFromHash(hash: Record<string, string> | readonly str
     addressKind: fields.addressKind === 'lid' || fields.addressKind === 'bsuid' || fields.addressKind === 'phone' ? fields.addressKind : null,
     contactPhone: fields.contactPhone || null,
     phoneGen: Number(fields.phoneGen) || 0,
+    hoursNoticeUntil: Number(fields.hoursNoticeUntil) || null,
   };
 }
 
@@ -85,6 +92,7 @@ export function conversationFields(conversation: Partial<Conversation>, now = Da
   if (conversation.address !== undefined) fields.address = conversation.address ?? '';
   if (conversation.addressKind !== undefined) fields.addressKind = conversation.addressKind ?? '';
   if (conversation.contactPhone !== undefined) fields.contactPhone = conversation.contactPhone ?? '';
+  if (conversation.hoursNoticeUntil !== undefined) fields.hoursNoticeUntil = conversation.hoursNoticeUntil === null ? '' : String(conversation.hoursNoticeUntil);
   return fields;
 }
 

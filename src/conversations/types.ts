@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { HandoffJob } from '../handoff/job.js';
+import type { HandoffJob, PastLeg } from '../handoff/job.js';
 import type { Conversation } from './state.js';
 
 /**
@@ -54,8 +54,11 @@ export interface TurnCommit {
   record?: { messageId: string; value: MessageRecord };
   /** The message was not processed: drop its in-progress marker (the channel's retry runs again). */
   dropRecord?: string;
-  /** A new handoff (its job is already queued), or a failed one re-opened by an operator. */
-  handoff?: { create: HandoffJob } | { reopen: string };
+  /**
+   * A new handoff (its job is queued once this commit went through), or a failed one
+   * re-opened by an operator — a chain from its first leg (`restart`, SPEC §12).
+   */
+  handoff?: { create: HandoffJob } | { reopen: string; restart?: { job: HandoffJob; past: PastLeg; keepClaim: boolean } };
   /** The processed batch leaves the inbox (asynchronous path). */
   inbox?: { count: number; head: string };
   /** Replies and events for the customer, queued on the outbox in this order. */

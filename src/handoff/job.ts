@@ -32,6 +32,18 @@ export const handoffJobSchema = z.strictObject({
     superagentesConversationId: z.string().optional(),
   }),
   createdAt: z.iso.datetime(),
+  /** SPEC §12: which leg of the channel's handoff chain (0 = the `handoff` block, then each `fallback`); absent = 0. */
+  leg: z.number().int().min(0).max(5).optional(),
+  /** SPEC §12: asked for while closed (`outside: queue`): performed at this opening, not before. */
+  scheduledFor: z.iso.datetime().optional(),
 });
 
 export type HandoffJob = z.infer<typeof handoffJobSchema>;
+
+/** A leg of a handoff's chain that is over (SPEC §12 `legs`). */
+export interface PastLeg {
+  provider: string;
+  state: 'done' | 'failed';
+  attempts: number;
+  lastError: string | null;
+}

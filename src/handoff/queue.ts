@@ -22,9 +22,21 @@ export interface HandoffQueue {
   close(): Promise<void>;
 }
 
-export function handoffJobOptions(job: HandoffJob, retry: RetryConfig, attempts = retry.attempts): JobsOptions {
+/**
+ * The BullMQ job id of a handoff's leg (SPEC §12): the handoff's id for its first leg, so that
+ * adding the same handoff twice leaves one job; `<id>-leg<n>` for the fallbacks (each leg a
+ * fresh job, with a fresh round of tries).
+ */
+export function handoffJobId(handoffId: string, leg = 0): string {
+  return leg === 0 ? handoffId : `${handoffId}-leg${leg}`;
+}
+
+export function handoffJobOptions(job: HandoffJob, retry: RetryConfig, attempts = retry.attempts, now = Date.now()): JobsOptions {
+  // Queued outside business hours (SPEC §12): a delayed job, durable like any other.
+  const delay = job.scheduledFor ? Math.max(0, Date.parse(job.scheduledFor) - now) : 0;
   return {
-    jobId: job.handoffId,
+    jobId: handoffJobId(job.handoffId, job.leg ?? 0),
+    ...(delay > 0 ? { delay } : {}),
     attempts,
     backoff: { type: HANDOFF_BACKOFF },
     removeOnComplete: { age: KEEP_FINISHED_SECONDS, count: 50_000 },

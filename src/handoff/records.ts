@@ -19,6 +19,12 @@ export interface HandoffRecord {
   lastError: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** SPEC §12: each leg of the chain tried so far, the current one last (its tries and error are the record's). */
+  legs: { provider: string; state: HandoffState; attempts: number; lastError: string | null }[];
+  /** SPEC §12: queued outside business hours, performed at this opening (ISO). */
+  scheduledFor?: string;
+  /** SPEC §12: when a human first answered the customer after the handoff was done (ISO). */
+  firstResponseAt?: string;
 }
 
 export type { HandoffLearnt } from '../providers/types.js';
@@ -30,17 +36,34 @@ export const HANDOFF_RECORD_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 export function recordFromHash(hash: Record<string, string>): HandoffRecord | null {
   if (!hash.id) return null;
   const state = HANDOFF_STATES.includes(hash.state as HandoffState) ? (hash.state as HandoffState) : 'pending';
+  const current = { provider: hash.provider ?? '', state, attempts: Number(hash.attempts ?? '0') || 0, lastError: hash.lastError || null };
   return {
     id: hash.id,
     channel: hash.channel ?? '',
     phone: hash.phone ?? '',
-    provider: hash.provider ?? '',
-    state,
-    attempts: Number(hash.attempts ?? '0') || 0,
-    lastError: hash.lastError || null,
+    ...current,
     createdAt: hash.createdAt ?? '',
     finishedAt: hash.finishedAt || null,
+    legs: [...pastLegsOf(hash), current],
+    ...(hash.scheduledFor ? { scheduledFor: hash.scheduledFor } : {}),
+    ...(hash.firstResponseAt ? { firstResponseAt: hash.firstResponseAt } : {}),
   };
+}
+
+/** The legs a record moved on from (SPEC §12), oldest first; none for a record written before chains existed. */
+function pastLegsOf(hash: Record<string, string>): HandoffRecord['legs'] {
+  try {
+    const past = JSON.parse(hash.pastLegs || '[]') as unknown;
+    if (!Array.isArray(past)) return [];
+    return past.map((leg: Record<string, unknown>) => ({
+      provider: typeof leg.provider === 'string' ? leg.provider : '',
+      state: leg.state === 'done' ? 'done' : 'failed',
+      attempts: Number(leg.attempts) || 0,
+      lastError: typeof leg.lastError === 'string' && leg.lastError !== '' ? leg.lastError : null,
+    }));
+  } catch {
+    return [];
+  }
 }
 
 /** The fields of a new, pending record (written by the turn's commit, with the conversation). */
@@ -57,6 +80,7 @@ export function newRecordFields(job: HandoffJob): Record<string, string> {
     createdAt: job.createdAt,
     finishedAt: '',
     sideEffect: '',
+    ...(job.scheduledFor ? { scheduledFor: job.scheduledFor } : {}),
     job: JSON.stringify(job),
   };
 }

@@ -6,7 +6,9 @@ import type { HandoffLearnt } from '../providers/types.js';
 import type { RedisClient } from '../redis/connection.js';
 import { scriptsFor } from '../redis/scripts.js';
 import { createRecordIndex, fileInBackground } from '../records/index-store.js';
-import type { HandoffJob } from './job.js';
+import type { HandoffJob, PastLeg } from './job.js';
+
+export type { PastLeg } from './job.js';
 import { HANDOFF_RECORD_TTL_MS, HANDOFF_STATES, type HandoffState } from './records.js';
 
 export type AttemptStart =
@@ -22,6 +24,7 @@ export type AttemptStart =
   | { state: Exclude<HandoffState, 'pending'>; lastError: string | null };
 
 export type SideEffectClaim = 'claimed' | 'taken' | 'ended' | 'cancelled';
+
 
 /** How a handoff ended, as recorded. */
 export interface HandoffEnding {
@@ -49,6 +52,18 @@ export interface HandoffTries {
   /** The holder's try is over: its claim stays, settled ("may have applied"). */
   settleSideEffect(job: HandoffJob, holder: string): Promise<void>;
   recordError(job: HandoffJob, message: string): Promise<void>;
+  /**
+   * SPEC §12: the leg `job` ran failed for good; the record moves on to `next` (the same
+   * handoff, the next leg), `past` recording how the leg ended. False when it had already
+   * moved on or ended (another try did it).
+   */
+  failover(job: HandoffJob, next: HandoffJob, past: PastLeg): Promise<boolean>;
+  /**
+   * SPEC §12 `firstResponse.action: fallback`: the leg `job` ran was done but no human
+   * answered in time; the record is pending again on `next`, and the conversation waits for
+   * it if it is still with this handoff's human. False when either had moved on.
+   */
+  escalate(job: HandoffJob, next: HandoffJob, past: PastLeg): Promise<boolean>;
   /** Ends the handoff once (-1: had already ended; 0: the conversation had moved on; 1: ended, conversation updated). */
   finish(job: HandoffJob, outcome: 'done' | 'failed', ending: HandoffEnding): Promise<-1 | 0 | 1>;
 }
@@ -90,6 +105,19 @@ export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logg
 
     async recordError(job: HandoffJob, message: string): Promise<void> {
       await redis.hset(recordKey(job), 'lastError', message);
+    },
+
+    async failover(job, next, past) {
+      const spec = { fromLeg: job.leg ?? 0, escalate: false, past, provider: next.provider, job: JSON.stringify(next), updatedAt: String(Date.now()) };
+      return (await run<number>('handoff-failover', [recordKey(job), keys.conversation(job.channel, job.phone)], [JSON.stringify(spec)])) === 1;
+    },
+
+    async escalate(job, next, past) {
+      const now = Date.now();
+      const spec = { fromLeg: job.leg ?? 0, escalate: true, past, provider: next.provider, job: JSON.stringify(next), updatedAt: String(now) };
+      const moved = (await run<number>('handoff-failover', [recordKey(job), keys.conversation(job.channel, job.phone)], [JSON.stringify(spec)])) === 1;
+      if (moved) await fileInBackground([() => handoffIndex.file(job.handoffId, 'pending', now)], logger);
+      return moved;
     },
 
     /**

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import express from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TurnObserver } from '../turn/run.js';
-import type { DeliveryObserver, WorkerObserver } from './observers.js';
+import type { DeliveryObserver, FirstResponseObserver, WorkerObserver } from './observers.js';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
 
@@ -45,6 +45,25 @@ export function createMetrics(options: { queues?: Record<string, Queue> } = {}) 
     help: 'Duration of one handoff try on the platform, by provider',
     labelNames: ['provider'] as const,
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const failovers = new Counter({
+    name: 'handoff_failovers_total',
+    help: 'Handoffs that failed for good on one helpdesk and moved on to the next of the channel’s chain (SPEC §12), by channel and providers',
+    labelNames: ['channel', 'from', 'to'] as const,
+    registers: [registry],
+  });
+  const firstResponseSeconds = new Histogram({
+    name: 'handoff_first_response_seconds',
+    help: 'From a handoff being done to a human first answering the customer (MeHub MESSAGE_SENT, or a person on the phone), by channel',
+    labelNames: ['channel'] as const,
+    buckets: [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400],
+    registers: [registry],
+  });
+  const firstResponseBreaches = new Counter({
+    name: 'handoff_first_response_breaches_total',
+    help: 'Done handoffs no human answered within handoff.firstResponse.minutes, by channel and the action taken',
+    labelNames: ['channel', 'action'] as const,
     registers: [registry],
   });
   const deliveries = new Counter({
@@ -116,6 +135,11 @@ export function createMetrics(options: { queues?: Record<string, Queue> } = {}) 
       attemptDuration.observe({ provider }, seconds);
     },
     finished: (provider, outcome) => handoffs.inc({ provider, outcome }),
+    failover: (channel, from, to) => failovers.inc({ channel, from, to }),
+  };
+  const firstResponse: FirstResponseObserver = {
+    answered: (channel, seconds) => firstResponseSeconds.observe({ channel }, seconds),
+    breach: (channel, action) => firstResponseBreaches.inc({ channel, action }),
   };
 
   return {
@@ -123,6 +147,7 @@ export function createMetrics(options: { queues?: Record<string, Queue> } = {}) 
     pipeline,
     worker,
     delivery,
+    firstResponse,
     inbound: (channel: string, outcome: 'accepted' | 'duplicate' | 'ignored', count = 1) => inbound.inc({ channel, outcome }, count),
     ignoredMessages: (channel: string, reason: string, count: number) => ignoredMessages.inc({ channel, reason }, count),
     webhookRequest: (channel: string, status: number) => {

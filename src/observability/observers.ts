@@ -6,6 +6,16 @@
 export interface WorkerObserver {
   attempt?(provider: string, outcome: 'done' | 'retry' | 'failed', seconds: number): void;
   finished?(provider: string, outcome: 'done' | 'failed' | 'cancelled'): void;
+  /** SPEC §12: a handoff moved on from one helpdesk to the next. */
+  failover?(channel: string, from: string, to: string): void;
+}
+
+/** SPEC §12: the first-response watchdog. */
+export interface FirstResponseObserver {
+  /** A human answered, this many seconds after the handoff was done. */
+  answered?(channel: string, seconds: number): void;
+  /** Nobody answered in time, and `action` was taken. */
+  breach?(channel: string, action: 'remind' | 'fallback' | 'bot'): void;
 }
 
 export interface DeliveryObserver {
@@ -16,7 +26,7 @@ export interface DeliveryObserver {
 }
 
 /** Why a conversation came back to the bot, or (`phone`) a person took it from the phone: `handoff_releases_total{cause}`. */
-export type ReleaseCause = 'ttl' | 'admin' | 'platform_event' | 'platform_status' | 'phone';
+export type ReleaseCause = 'ttl' | 'admin' | 'platform_event' | 'platform_status' | 'phone' | 'first_response';
 
 export interface ReleaseObserver {
   released?(cause: ReleaseCause): void;

@@ -9,7 +9,10 @@ import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { AppError } from '../errors.js';
+import type { FirstResponseWatch } from '../handoff/first-response.js';
 import { createHandoffRecords } from '../handoff/records.js';
+import { legsOf } from '../providers/registry.js';
+import { conversationFromHash } from '../conversations/state.js';
 import { secretMatcher } from '../webhook/auth.js';
 import { issuesOf, normalizePhone } from '../webhook/schema.js';
 
@@ -31,6 +34,14 @@ const envelopeSchema = z.object(
 const chatEndedSchema = z.object({
   chat: z.object({ token: z.string().min(1).optional(), channel: z.object({ token: z.string().min(1) }) }),
   contact: z.object({ phone: z.union([z.string(), z.number()]).transform(String) }),
+});
+
+/** What a MESSAGE_SENT names (research §4: `data.message{direction}`, `chat`, `user`, `contact`); anything else is not an attendant's answer. */
+const messageSentSchema = z.object({
+  message: z.object({ direction: z.string().optional() }),
+  chat: z.object({ token: z.string().min(1).optional(), channel: z.object({ token: z.string().min(1) }) }),
+  contact: z.object({ phone: z.union([z.string(), z.number()]).transform(String) }),
+  user: z.unknown().optional(),
 });
 
 /** The envelope's `timestamp` (ISO text, or unix seconds or ms) in ms; null when absent or unreadable. */
@@ -57,6 +68,8 @@ export interface MehubEventsDeps {
   keys: Keys;
   actions: ConversationActions;
   identity: Pick<Identity, 'phoneKey'>;
+  /** SPEC §12: an attendant's message is a handoff's first response. */
+  firstResponse: Pick<FirstResponseWatch, 'answered'>;
   logger: Logger;
 }
 
@@ -67,11 +80,28 @@ export function createMehubEventsRouter(deps: MehubEventsDeps): express.Router {
   const secret = config.providers.mehub.webhookSecret;
   const matches = secret ? secretMatcher(secret) : undefined;
 
-  // The destination channel token → the service's MeHub channels that hand off there.
+  // The destination channel token → the service's channels that hand off there (any leg of their chain, SPEC §12).
   const byDestination = new Map<string, string[]>();
   for (const [name, channel] of Object.entries(config.channels)) {
-    if (channel.handoff.provider !== 'mehub') continue;
-    byDestination.set(channel.handoff.channel, [...(byDestination.get(channel.handoff.channel) ?? []), name]);
+    for (const leg of legsOf(channel.handoff)) {
+      if (leg.provider !== 'mehub') continue;
+      const names = byDestination.get(leg.channel) ?? [];
+      if (!names.includes(name)) byDestination.set(leg.channel, [...names, name]);
+    }
+  }
+
+  /**
+   * SPEC §12: an attendant answered on the platform (MESSAGE_SENT, outgoing, by a user): the
+   * first response of the done MeHub handoff of that customer, if the message is about its chat.
+   */
+  async function attendantAnswered(channel: string, phone: string, event: { chatToken?: string; at: number | null }): Promise<boolean> {
+    const ref = { channel, phone };
+    const conversation = conversationFromHash(await redis.hgetall(keys.conversation(channel, phone)));
+    if (!conversation.handoffId || conversation.takenBy === 'phone') return false;
+    const full = await records.readFull(conversation.handoffId, ref);
+    if (!full || full.record.state !== 'done' || full.record.provider !== 'mehub') return false;
+    if (full.learnt.mehubChatToken && event.chatToken && event.chatToken !== full.learnt.mehubChatToken) return false;
+    return deps.firstResponse.answered(ref, conversation.handoffId, event.at ?? Date.now());
   }
 
   /**
@@ -132,6 +162,17 @@ export function createMehubEventsRouter(deps: MehubEventsDeps): express.Router {
         return;
       }
       let released = 0;
+      if (event === 'MESSAGE_SENT') {
+        const sent = messageSentSchema.safeParse(data);
+        const phone = sent.success ? normalizePhone(sent.data.contact.phone) : null;
+        if (sent.success && phone && sent.data.message.direction === 'outgoing' && sent.data.user) {
+          const about = { chatToken: sent.data.chat.token, at: eventTime(envelope.data.timestamp) };
+          for (const channel of byDestination.get(sent.data.chat.channel.token) ?? []) {
+            const customer = deps.identity.phoneKey(channel, phone);
+            if (await attendantAnswered(channel, customer, about)) logger.info({ channel, phone: customer, webhookId }, 'first human answer to a handed-off customer (MeHub MESSAGE_SENT)');
+          }
+        }
+      }
       if (event === 'CHAT_ENDED') {
         const chat = chatEndedSchema.safeParse(data);
         const phone = chat.success ? normalizePhone(chat.data.contact.phone) : null;
@@ -146,7 +187,7 @@ export function createMehubEventsRouter(deps: MehubEventsDeps): express.Router {
       }
       await redis.set(seenKey, '1', 'PX', EVENT_TTL_MS);
       res.json({ status: 'ok' });
-      if (event !== 'CHAT_ENDED') logger.debug({ event, webhookId }, 'MeHub event ignored');
+      if (event !== 'CHAT_ENDED' && event !== 'MESSAGE_SENT') logger.debug({ event, webhookId }, 'MeHub event ignored');
       else if (released === 0) logger.info({ webhookId }, 'MeHub CHAT_ENDED matched no conversation with a human; ignored');
     })().catch(next);
   });

@@ -23,6 +23,7 @@ export type ScriptName =
   | 'delivery-end'
   | 'delivery-status'
   | 'handoff-claim'
+  | 'handoff-failover'
   | 'handoff-finish'
   | 'handoff-settle'
   | 'handoff-start'

@@ -14,6 +14,9 @@ import { ZapiEmulator } from './zapi.js';
  * (WhatsApp, Evolution with instance `loja`, Z-API) record sends but post no webhooks:
  * they do not know the service's URL.
  * Control API on each: GET /__sandbox/requests, GET /__sandbox/state, POST /__sandbox/faults.
+ * MeHub's attendant answers a chat (SPEC §12's first response: a MESSAGE_SENT event, once its
+ * webhook is set with POST /__sandbox/webhook {"url","secret"}) with
+ * POST /__sandbox/chats/<token>/reply {"content"}, and ends it with POST /__sandbox/chats/<token>/close.
  */
 const { values } = parseArgs({
   options: { host: { type: 'string', default: '127.0.0.1' }, 'port-base': { type: 'string', default: '4010' } },

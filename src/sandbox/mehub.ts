@@ -105,7 +105,17 @@ export interface MehubWebhookUser {
   name: string;
 }
 
-/** `data` of a chat event (the emulator sends CHAT_CREATED, CHAT_TRANSFERRED and CHAT_ENDED). */
+/** `data.message` of a message event (research §4: `message{id,content,type,file,direction,visibility}`). */
+export interface MehubWebhookMessage {
+  id: string;
+  content: string;
+  type: 'text';
+  file: null;
+  direction: 'outgoing' | 'incoming';
+  visibility: 'public' | 'private';
+}
+
+/** `data` of an event (the emulator sends CHAT_CREATED, CHAT_TRANSFERRED, CHAT_ENDED and MESSAGE_SENT). */
 export interface MehubWebhookData {
   chat: {
     token: string;
@@ -116,7 +126,7 @@ export interface MehubWebhookData {
   };
   contact: { phone: string; name: string; tags: string[] };
   user: MehubWebhookUser | null;
-  message: null;
+  message: MehubWebhookMessage | null;
 }
 
 /** What is POSTed to the webhook URL. `webhook_id` is per event: every retry of one event repeats it. */
@@ -280,6 +290,21 @@ export class MehubEmulator extends Emulator {
     return this.track(this.deliver(this.newEvent('CHAT_ENDED', chat, user)));
   }
 
+  /**
+   * The chat's attendant answers the customer (SPEC §12): a MESSAGE_SENT event with an
+   * `outgoing` message and the attendant as `data.user`. Resolves like {@link closeChat}.
+   * Throws for an unknown or closed chat.
+   */
+  async attendantReplies(token: string, content: string, options: CloseChatOptions = {}): Promise<MehubWebhookDelivery | undefined> {
+    const chat = this.byToken.get(token);
+    if (!chat) throw new Error(`mehub emulator: no chat ${token}`);
+    if (!chat.is_open) throw new Error(`mehub emulator: chat ${token} is closed`);
+    const user = options.attendant ?? attendantUser(chat.attendant ?? 1);
+    const event = this.newEvent('MESSAGE_SENT', chat, user);
+    event.data.message = { id: randomUUID(), content, type: 'text', file: null, direction: 'outgoing', visibility: 'public' };
+    return this.track(this.deliver(event));
+  }
+
   /** The newest open chat of a phone (optionally in one channel), e.g. the chat a handoff created; a copy. */
   openChat(phone: string, channel?: string): MehubChat | undefined {
     const chat = this.sorted()
@@ -428,6 +453,19 @@ export class MehubEmulator extends Emulator {
       const attendant = body.attendant;
       if (attendant !== undefined && !isUser(attendant)) return { status: 400, body: { message: 'attendant must be {"id","name"}' } };
       const delivery = await this.closeChat(token, attendant === undefined ? {} : { attendant });
+      return { status: 200, body: { chat: this.chat(token), delivery: delivery ?? null } };
+    }
+    const reply = /^chats\/([^/]+)\/reply$/.exec(action);
+    if (reply) {
+      // The attendant answers (SPEC §12's first response): POST {"content", "attendant"?}.
+      const token = decodeURIComponent(reply[1] ?? '');
+      const chat = this.byToken.get(token);
+      if (!chat) return { status: 404, body: { message: `no chat ${token}` } };
+      if (!chat.is_open) return { status: 409, body: { message: `chat ${token} is closed` } };
+      const attendant = body.attendant;
+      if (attendant !== undefined && !isUser(attendant)) return { status: 400, body: { message: 'attendant must be {"id","name"}' } };
+      const content = typeof body.content === 'string' && body.content !== '' ? body.content : 'Olá! Sou o atendente, como posso ajudar?';
+      const delivery = await this.attendantReplies(token, content, attendant === undefined ? {} : { attendant });
       return { status: 200, body: { chat: this.chat(token), delivery: delivery ?? null } };
     }
     if (action === 'webhook') {

@@ -1,6 +1,8 @@
 import { DEFAULT_MESSAGES, isAsyncChannel } from '../config/index.js';
 import { BACK_TO_BOT, conversationTtlMs, effectiveState, isWithHuman, type Conversation } from '../conversations/state.js';
+import type { CustomerEvent } from '../channels/types.js';
 import type { HandoffJob } from '../handoff/job.js';
+import { isOpen, nextOpening } from '../hours/calendar.js';
 import type { BotAnswer, TurnContext, TurnDecision } from './types.js';
 
 /**
@@ -39,6 +41,7 @@ function handoffDecision(
   learnt: Partial<Conversation>,
   bot: { botId: string; conversationId: string | null; reply: string | null },
   reason: HandoffJob['reason'],
+  scheduledFor?: number,
 ): Pick<TurnDecision, 'commit' | 'handoff'> {
   const { message, channel, now, handoffId } = ctx;
   const job: HandoffJob = {
@@ -58,10 +61,12 @@ function handoffDecision(
     ...(message.address ? { address: message.address, addressKind: message.addressKind ?? 'phone' } : {}),
     externalIds: message.externalIds,
     createdAt: new Date(now).toISOString(),
+    ...(scheduledFor !== undefined ? { scheduledFor: new Date(scheduledFor).toISOString() } : {}),
   };
-  // The human period starts when the handoff is done (SPEC §8.4); while pending, the
-  // conversation waits for it, kept at least as long as a human period would keep it.
-  const keepUntil = now + channel.humanTtlMinutes * 60_000;
+  // The human period starts when the handoff is done (SPEC §8.4); while pending (until the
+  // opening, for one queued outside business hours), the conversation waits for it, kept at
+  // least as long as a human period would keep it.
+  const keepUntil = (scheduledFor ?? now) + channel.humanTtlMinutes * 60_000;
   return {
     handoff: job,
     commit: {
@@ -71,6 +76,68 @@ function handoffDecision(
       },
       handoff: { create: job },
     },
+  };
+}
+
+/**
+ * SPEC §12: the channel is closed now — when it opens (`opening`, on the hours' clock;
+ * `startAt`, the same instant on the process's clock), and whether this customer is still to
+ * be told.
+ */
+function closedNow(ctx: TurnContext): { opening: number; startAt: number; notice: string | null; outside: 'queue' | 'handoff' | 'bot' } | null {
+  const hours = ctx.channel.hours;
+  const now = ctx.hoursNow ?? ctx.now;
+  if (!hours || isOpen(hours.calendar, now)) return null;
+  // A calendar that does not open within a year (every day closed) queues nothing: now.
+  const opening = nextOpening(hours.calendar, now) ?? now;
+  return {
+    opening,
+    startAt: ctx.now + (opening - now),
+    notice: ctx.conversation.hoursNoticeUntil === opening ? null : hours.message,
+    outside: opening > now ? hours.outside : 'handoff',
+  };
+}
+
+/** A reply and the business-hours message, as one text: a synchronous channel's `reply` (after a blank line). */
+const withNotice = (reply: string | null, notice: string | null): string | null => (notice === null ? reply : reply ? `${reply}\n\n${notice}` : notice);
+
+/**
+ * A handoff the turn asks for, with business hours applied (SPEC §12): while open (or with
+ * `outside: handoff`) it is queued now; with `outside: queue` it is queued for the next
+ * opening, the conversation waiting for it (the bot stays quiet); with `outside: bot` there is
+ * none and the customer stays with the bot. Outside hours the customer is told once per closed
+ * period: after the turn's other messages (asynchronous channels), or at the end of the reply.
+ */
+function askHandoff(
+  ctx: TurnContext,
+  learnt: Partial<Conversation>,
+  bot: { botId: string; conversationId: string | null; reply: string | null },
+  reason: HandoffJob['reason'],
+  shown: { events: CustomerEvent[]; expired: boolean },
+): TurnDecision {
+  const closed = closedNow(ctx);
+  const told: Partial<Conversation> = closed?.notice ? { hoursNoticeUntil: closed.opening } : {};
+  const notice = closed?.notice ?? null;
+  const noticeEvents: CustomerEvent[] = notice ? [{ type: 'message.replied', reply: notice, conversationId: bot.conversationId }] : [];
+  if (closed?.outside === 'bot') {
+    // No handoff: the bot's answer, then the message, and the customer stays with the bot.
+    const events = shown.events.flatMap((event): CustomerEvent[] =>
+      event.type !== 'handoff.queued' ? [event] : event.reply ? [{ type: 'message.replied', reply: event.reply, conversationId: event.conversationId }] : [],
+    );
+    return {
+      outcome: { kind: 'replied', reply: withNotice(bot.reply, notice) ?? '', conversationId: bot.conversationId },
+      events: [...events, ...noticeEvents],
+      commit: { conversation: { fields: { ...learnt, ...told }, ttlMs: conversationTtlMs(ctx.idleTtlMs, null, ctx.now) } },
+      handoff: null,
+      expired: shown.expired,
+    };
+  }
+  const handoff = handoffDecision(ctx, { ...learnt, ...told }, bot, reason, closed?.outside === 'queue' ? closed.startAt : undefined);
+  return {
+    outcome: { kind: 'handoff_queued', reply: withNotice(bot.reply, notice), conversationId: handoff.handoff?.conversationId ?? '', handoffId: ctx.handoffId },
+    events: [...shown.events, ...noticeEvents],
+    ...handoff,
+    expired: shown.expired,
   };
 }
 
@@ -99,10 +166,7 @@ export function decideTurn(ctx: TurnContext, bot?: BotAnswer): TurnDecision {
   if (message.text === null) {
     const policy = policies?.unsupported ?? { action: 'reply' as const, message: DEFAULT_MESSAGES.unsupported };
     if (policy.action === 'ignore') return { outcome: { kind: 'ignored' }, events: [], commit: keepLearnt, ...none };
-    if (policy.action === 'handoff') {
-      const handoff = handoffDecision(ctx, learnt, { botId, conversationId: conversation.conversationId, reply: null }, 'unsupported');
-      return { outcome: { kind: 'handoff_queued', reply: null, conversationId: handoff.handoff?.conversationId ?? '', handoffId: ctx.handoffId }, events: [], ...handoff, expired };
-    }
+    if (policy.action === 'handoff') return askHandoff(ctx, learnt, { botId, conversationId: conversation.conversationId, reply: null }, 'unsupported', { events: [], expired });
     return {
       outcome: { kind: 'replied', reply: policy.message, conversationId: conversation.conversationId },
       events: [{ type: 'message.replied', reply: policy.message, conversationId: conversation.conversationId }],
@@ -122,20 +186,16 @@ export function decideTurn(ctx: TurnContext, bot?: BotAnswer): TurnDecision {
     const conversationId = known.conversationId ?? conversation.conversationId;
     const notice = { type: 'message.replied' as const, reply: policy.message, conversationId };
     if (policy.action === 'reply') return { outcome: { kind: 'replied', reply: policy.message, conversationId }, events: [notice], commit: keep, ...none };
-    const handoff = handoffDecision(ctx, known, { botId: known.botId ?? botId, conversationId, reply: policy.message }, 'bot_failure');
-    return { outcome: { kind: 'handoff_queued', reply: policy.message, conversationId: handoff.handoff?.conversationId ?? '', handoffId: ctx.handoffId }, events: [notice], ...handoff, expired };
+    return askHandoff(ctx, known, { botId: known.botId ?? botId, conversationId, reply: policy.message }, 'bot_failure', { events: [notice], expired });
   }
 
   const { reply } = bot;
   const answered = { ...learnt, botId: bot.botId, conversationId: bot.conversationId };
   if (reply.transferToAgent && !reply.targetBotId) {
-    const handoff = handoffDecision(ctx, answered, { botId: bot.botId, conversationId: bot.conversationId, reply: reply.content }, 'transfer_to_agent');
-    return {
-      outcome: { kind: 'handoff_queued', reply: reply.content, conversationId: bot.conversationId, handoffId: ctx.handoffId },
+    return askHandoff(ctx, answered, { botId: bot.botId, conversationId: bot.conversationId, reply: reply.content }, 'transfer_to_agent', {
       events: [{ type: 'handoff.queued', reply: reply.content, conversationId: bot.conversationId, handoffId: ctx.handoffId }],
-      ...handoff,
       expired,
-    };
+    });
   }
   const content = reply.content ?? '';
   return {

@@ -25,6 +25,8 @@ export interface TurnDeps {
   observer?: TurnObserver;
   /** Waits between tries of a bot call that never reached Toolzz (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
+  /** The clock business hours are judged by (SPEC §12); default the process's. Tests set it to just before an opening. */
+  hoursClock?: () => number;
 }
 
 /**
@@ -53,7 +55,7 @@ export function createTurn(deps: TurnDeps): Turn {
           log.info({ handoffId: conversation.handoffId }, 'the platform says the human is done: back to the bot');
         }
       }
-      const ctx: TurnContext = { channelName, channel, message, conversation, now, humanDone, idleTtlMs, handoffId: randomUUID() };
+      const ctx: TurnContext = { channelName, channel, message, conversation, now, humanDone, idleTtlMs, handoffId: randomUUID(), ...(deps.hoursClock ? { hoursNow: deps.hoursClock() } : {}) };
       const answer = needsBot(ctx) ? (interrupted ? bot.interrupted(channel, log) : await bot.answer(channel, conversation, message.text ?? '', log)) : undefined;
       const decision = decideTurn(ctx, answer);
       if (decision.expired) deps.observer?.released?.('ttl');

@@ -5,6 +5,7 @@ import { createHandoffRecords } from '../handoff/records.js';
 import { isPhoneKey } from '../identity/key.js';
 import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
+import { legsOf, type HandoffLeg } from '../providers/registry.js';
 import type { HandoffProvider } from '../providers/types.js';
 import type { RedisClient } from '../redis/connection.js';
 
@@ -26,13 +27,12 @@ export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; prov
   const records = createHandoffRecords(deps.redis, deps.keys);
   return {
     async isHumanDone(channelName, channel, phone, conversation, log) {
-      const settings = channel.handoff;
-      if (settings.provider === 'brpex' || !settings.statusCheck) return false;
+      // Only platforms that can tell (not BRPEX), where the check is on — the leg that took the handoff (SPEC §12).
+      const askable = (leg: HandoffLeg) => leg.provider !== 'brpex' && leg.statusCheck;
+      if (!legsOf(channel.handoff).some(askable)) return false;
       // Only a platform handoff that reached a human can be asked about (a pending one has no
       // chat yet; a person answering from the phone is not on the platform).
       if (conversation.state !== 'human' || conversation.takenBy === 'phone' || !conversation.handoffId) return false;
-      const provider = deps.providers[settings.provider];
-      if (!provider.isHumanDone) return false;
       // The platform knows the phone the customer wrote from (SPEC §11), in either ninth-digit form.
       const contactPhone = conversation.contactPhone ?? (isPhoneKey(phone) ? phone : null);
       if (contactPhone === null) return false;
@@ -40,6 +40,10 @@ export function createStatusChecker(deps: { redis: RedisClient; keys: Keys; prov
       const first = await deps.redis.set(deps.keys.statusCheck(channelName, phone), conversation.handoffId, 'PX', STATUS_CHECK_EVERY_MS, 'NX');
       if (first !== 'OK') return false;
       const full = await records.readFull(conversation.handoffId, { channel: channelName, phone });
+      const settings = legsOf(channel.handoff)[full?.job?.leg ?? 0];
+      if (!settings || !askable(settings)) return false;
+      const provider = deps.providers[settings.provider];
+      if (!provider.isHumanDone) return false;
       const learnt = { ...(full?.job?.externalIds ?? {}), ...(full?.learnt ?? {}) };
       let timer: NodeJS.Timeout | undefined;
       try {

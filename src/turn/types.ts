@@ -45,6 +45,11 @@ export interface TurnContext {
   /** The conversation as the turn read it (its stored state). */
   conversation: Conversation;
   now: number;
+  /**
+   * The instant business hours are judged at (SPEC §12): `now`, unless the composition root
+   * injected a clock for them (tests move it to just before an opening).
+   */
+  hoursNow?: number;
   /** The platform said the human is done (SPEC §9.2); the release is already stored. */
   humanDone: boolean;
   /** How long an idle conversation is kept (`conversations.ttlHours`). */

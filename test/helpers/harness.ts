@@ -115,6 +115,8 @@ export interface HarnessOptions {
   worker?: boolean;
   /** ADMIN_TOKEN (the admin API answers 404 without one). */
   adminToken?: string;
+  /** The clock business hours are judged by (SPEC §12): tests put it just before an opening. */
+  hoursClock?: () => number;
 }
 
 export interface Reply {
@@ -236,7 +238,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await waitForRedis(redis, config.redisTarget, 5_000);
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
-  const core = createCore(config, { redis, logger });
+  const core = createCore(config, { redis, logger, ...(options.hoursClock ? { hoursClock: options.hoursClock } : {}) });
   const api = createApiService(core);
   const url = await api.listen(0, '127.0.0.1');
   const worker = options.worker ? createWorkerService(core) : undefined;

@@ -148,6 +148,7 @@ describe('handoffs', () => {
       lastError: expect.stringContaining('503'),
       createdAt: expect.any(String),
       finishedAt: expect.any(String),
+      legs: [{ provider: 'brpex', state: 'done', attempts: 2, lastError: expect.stringContaining('503') }],
     });
     const failedList = await admin('GET', '/admin/handoffs?state=failed');
     expect(failedList.body.handoffs.map((x: { id: string }) => x.id)).toContain(failed.body.handoffId);

@@ -23,7 +23,8 @@
     takeover {fields, ttlMs} | false (takeovers are off)
   }
   Returns {'duplicate'} | {'echo', 'id' | 'api' | 'alias' | 'text'} |
-          {'person', 'off' | 'platform' | 'takeover', '1' when a person already had it from the phone else '0'}
+          {'person', 'off' | 'platform' | 'takeover', '1' when a person already had it from the phone else '0',
+           with 'platform': the handoff whose human has the customer}
 ]]
 --- @include "now-ms"
 --- @include "hset-map"
@@ -47,13 +48,13 @@ if spec.sentToAlias then return {'echo', 'alias'} end
 if markSeen() then return {'echo', 'text'} end
 
 local now = nowMs()
-local current = redis.call('HMGET', KEYS[2], 'state', 'takenBy', 'humanUntil')
+local current = redis.call('HMGET', KEYS[2], 'state', 'takenBy', 'humanUntil', 'handoffId')
 local until_ = tonumber(current[3] or '')
 local running = until_ == nil or until_ > now
 local byPhone = (current[1] == 'human' and current[2] == 'phone' and running) and '1' or '0'
 if not spec.takeover then return {'person', 'off', byPhone} end
 -- A platform's attendant already has the customer: a message from the phone changes nothing.
-if current[1] == 'human' and current[2] == 'handoff' and running then return {'person', 'platform', byPhone} end
+if current[1] == 'human' and current[2] == 'handoff' and running then return {'person', 'platform', byPhone, current[4] or ''} end
 hsetMap(KEYS[2], spec.takeover.fields)
 redis.call('HINCRBY', KEYS[2], 'phoneGen', 1)
 redis.call('PEXPIRE', KEYS[2], spec.takeover.ttlMs)

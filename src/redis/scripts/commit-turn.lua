@@ -30,7 +30,8 @@
     fields {field: value}, unset [field], ttlMs      -- the conversation
     phoneGen ('' = not checked), keep {field: value}, cancelledAt (ISO)  -- the supersede rule
     record {action = 'set' | 'drop', value, ttlMs, marker},
-    handoff {op = 'create', fields, ttlMs} | {op = 'reopen', id, ttlMs},
+    handoff {op = 'create', fields, ttlMs} |
+            {op = 'reopen', id, ttlMs, restart {past, provider, job (JSON text), keepClaim}?},
     inbox {count, head},                             -- pop `count` entries, the first being `head`
     deliveries [{id, fields, ttlMs}], outboxTtlMs,
     send {lease {token, perPartMs, marginMs}, ledgerTtlMs}   -- optional (see above)
@@ -78,6 +79,16 @@ if handoff and handoff.op == 'reopen' then
   if redis.call('HGET', KEYS[7], 'state') ~= 'failed' then return {'not_failed'} end
   -- A fresh round of tries; the side-effect claim stays (SPEC §5: never a second MeHub chat).
   redis.call('HSET', KEYS[7], 'state', 'pending', 'finishedAt', '', 'summary', '')
+  local restart = handoff.restart
+  if restart then
+    -- SPEC §12: a chain that failed on a later leg starts again from its first leg.
+    local stored = redis.call('HGET', KEYS[7], 'pastLegs')
+    local past = {}
+    if stored and stored ~= '' then past = cjson.decode(stored) end
+    past[#past + 1] = restart.past
+    redis.call('HSET', KEYS[7], 'pastLegs', cjson.encode(past), 'provider', restart.provider, 'attempts', '0', 'lastError', '', 'job', restart.job)
+    if not restart.keepClaim then redis.call('HSET', KEYS[7], 'sideEffect', '') end
+  end
   redis.call('PEXPIRE', KEYS[7], handoff.ttlMs)
 elseif handoff and handoff.op == 'create' then
   hsetMap(KEYS[7], handoff.fields)
