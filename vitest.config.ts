@@ -12,6 +12,7 @@ const ON_CLUSTER = [
   'test/integration/identity.test.ts',
   'test/integration/one-job.test.ts',
   'test/integration/no-human.test.ts',
+  'test/integration/late-and-context.test.ts',
   'test/integration/admin.test.ts',
   'test/resilience/multi-process.test.ts',
   'test/cluster/*.test.ts',

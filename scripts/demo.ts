@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: '${BRPEX_CHANNEL_TOKEN}' },
     hours: { timezone: 'UTC', weekly: { [weekday]: [`${hhmm(opening)}-24:00`] }, outside: 'queue', message: 'Estamos fora do horário. Um atendente fala com você assim que abrirmos.' },
   };
+  // Scene 10 (SPEC §13): loja-wa has an approved template for messages outside the 24-hour window.
+  example.channels['loja-wa'].whatsapp.windowTemplate = { name: 'retomar_atendimento', language: 'pt_BR' };
   example.channels['demo-failover'] = {
     ...demoChannel,
     handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: '${BRPEX_CHANNEL_TOKEN}', fallback: [{ provider: 'mehub', channel: 'xyz789abc123def4' }] },
@@ -207,7 +209,7 @@ async function main(): Promise<void> {
   const [transfer] = await mehub.waitFor((r) => r.route === 'transfer' && r.applied, 1, 15_000);
   const sent = transfer?.body as { channel: string; attendant: number; message: string };
   say(`    ${bold('MeHub')}: chat ${chat.token} transferred to channel ${sent.channel}, attendant ${sent.attendant}`);
-  say(dim(`    note for the attendant: ${sent.message}`));
+  say(dim(`    note for the attendant: ${String(sent.message).replaceAll("\n", "\n      ")}`));
   await customer('vendas-whatsapp', joao, 'João', 'Alô? Tem alguém aí?', 'token', TOKENS.VENDAS_WEBHOOK_TOKEN);
 
   say();
@@ -335,7 +337,20 @@ async function main(): Promise<void> {
   say(`    handoff ${String(failing.handoffId)}: ${String(chain.state)} by ${String(chain.provider)}; legs: ${legs.map((l) => `${l.provider} ${l.state}${l.lastError ? ` (${l.lastError})` : ''}`).join(' → ')}`);
 
   say();
-  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone; one customer across two addresses; a handoff waited for the opening; one failed over to another helpdesk.'));
+  say(bold('10. The 24-hour window (loja-wa, SPEC §13): a message Meta delivers 25 h late → the reply goes as the approved template'));
+  const lia = '5511977776666';
+  const lateAt = Date.now() - 25 * 3_600_000;
+  whatsapp.customerWrote(lia, Math.floor(lateAt / 1000) * 1000);
+  const lateBefore = whatsapp.sent().length;
+  const late = { ...metaText(lia, 'Oi, ainda dá para trocar o produto?'), timestamp: String(Math.floor(lateAt / 1000)) };
+  const lateAnswer = await deliverMetaWebhook(`${base}/webhooks/loja-wa`, metaEnvelope({ phoneNumberId: '106540352242922', messages: [late], contacts: [{ wa_id: lia, name: 'Lia' }] }), TOKENS.WA_APP_SECRET);
+  say(`  Lia (WhatsApp, written 25 h ago, delivered now): “Oi, ainda dá para trocar o produto?” → ${lateAnswer.status}`);
+  const [templated] = (await whatsapp.waitForSent(lateBefore + 1, undefined, 15_000)).slice(lateBefore);
+  say(`    ${bold('Graph API')} ← template ${templated?.template?.name} (${templated?.template?.language}) to ${templated?.to}: free text would be refused (131047) outside the window`);
+  say(dim('    (and the MeHub notes above carry the conversation so far: scene 1’s note lists João’s first message and the bot’s answer)'));
+
+  say();
+  say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone; one customer across two addresses; a handoff waited for the opening; one failed over to another helpdesk; a late message went as a template.'));
   const log = output.join('');
   if (/"level":(50|60)/.test(log)) say(dim('(the service logged errors; run with LOG_LEVEL=debug to see them)'));
 }

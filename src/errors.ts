@@ -25,7 +25,8 @@ export type UpstreamErrorKind =
   | 'network' // connection refused / reset / DNS: may or may not have reached the server
   | 'http_status' // the server answered with a non-success status
   | 'invalid_response' // 2xx, but the body is not what the API documents
-  | 'not_found'; // a lookup that found nothing (e.g. MeHub `no_open_chat`)
+  | 'not_found' // a lookup that found nothing (e.g. MeHub `no_open_chat`)
+  | 'not_sent'; // the call was not made: the channel's rules refuse it (WhatsApp's 24-hour window)
 
 /**
  * A failed call to Toolzz or a helpdesk platform. `status` is the upstream HTTP status when

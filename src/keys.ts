@@ -31,6 +31,11 @@ export function createKeys(prefix: string) {
      * try's time limit): one try at a time, by the inbox drain or the outbox worker.
      */
     sendLease: (channel: string, phone: string) => `${prefix}:sending:${tag(channel, phone)}`,
+    /**
+     * The conversation so far, for the attendant (SPEC §13): its last lines, `Cliente: …` /
+     * `Assistente: …`, oldest first; kept as long as the conversation.
+     */
+    transcript: (channel: string, phone: string) => `${prefix}:transcript:${tag(channel, phone)}`,
     /** One handoff's record. */
     handoff: (channel: string, phone: string, id: string) => `${prefix}:handoff:${tag(channel, phone)}:${id}`,
     /** One delivery's record (a reply or event to send through the channel). */

@@ -233,7 +233,9 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       logger.warn({ ...fields, outcome: 'failed' }, 'handoff attempt');
       return fail(job, log, 'no_phone: the customer is known only by a WhatsApp LID or a business-scoped user ID; a platform needs a phone', start.attempts);
     }
-    const request = { ...job, phone: contactPhone, alternatePhone: deps.identity.alternatePhone(job.channel, contactPhone) };
+    // SPEC §13: this leg's last `transcript` lines of the conversation before the handoff.
+    const transcript = settings.transcript > 0 ? start.transcript.slice(-settings.transcript) : [];
+    const request = { ...job, phone: contactPhone, alternatePhone: deps.identity.alternatePhone(job.channel, contactPhone), transcript };
     const provider = providers[settings.provider];
 
     // The claim's lease outlives the platform request (a holder that died frees it then).

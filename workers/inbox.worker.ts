@@ -166,7 +166,7 @@ export function createInboxWorker(deps: InboxWorkerDeps) {
         const delivery = deliveryFromHash({ ...first.fields, attempts: '1' });
         // Unreachable (the record was written from these very fields); its lease runs out and the reconciler sends it.
         if (!delivery) throw new Error(`delivery ${first.id} written by this drain cannot be read back`);
-        const ended = await deps.attempts.run(ref, { delivery, seen: 0, lease });
+        const ended = await deps.attempts.run(ref, { delivery, seen: 0, lease, lastInboundAt: committed.lastInboundAt });
         if (ended.outcome === 'retry') await deps.lanes.scheduleOutboxDrain(ref, ended.retryAt - Date.now());
         else if (ended.next) await deps.lanes.scheduleOutboxDrain(ref);
       } else if (deliveries.length > 0) {

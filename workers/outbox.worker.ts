@@ -50,7 +50,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         id = await outbox.head(ref);
         continue;
       }
-      const ended = await attempts.run(ref, { delivery: begun.delivery, seen: begun.seen, lease });
+      const ended = await attempts.run(ref, { delivery: begun.delivery, seen: begun.seen, lease, lastInboundAt: begun.lastInboundAt });
       if (ended.outcome === 'retry') return runAgainAt(job, token, ended.retryAt);
       if (ended.outcome === 'sent') sent += 1;
       id = ended.next;

@@ -153,13 +153,30 @@ export interface OutgoingPart {
 export interface ChannelSender {
   /** What an event becomes on this channel: texts for the customer, or one callback event. */
   render(event: CustomerEvent | HandoffEndEvent): Outgoing[];
-  /** The sends one delivery takes, in order (a text over the channel's limit is split). */
-  split(delivery: StoredDelivery): OutgoingPart[];
+  /**
+   * The sends one delivery takes now, in order (a text over the channel's limit is split; on
+   * WhatsApp Cloud API outside the 24-hour window, the one template). Throws an UpstreamError
+   * when the delivery cannot go at all (outside the window with no template, SPEC §13).
+   */
+  split(delivery: StoredDelivery, context?: SendContext): OutgoingPart[];
   /**
    * Sends one part. Resolves with the ids the channel gave the sent message (its `fromMe`
-   * echo must change nothing); rejects with an UpstreamError whose `retryable` decides.
+   * echo must change nothing), and `covers: true` when that send stood in for the rest of the
+   * delivery too (a template sent because Meta refused the free text, SPEC §13); rejects with
+   * an UpstreamError whose `retryable` decides.
    */
-  send(delivery: StoredDelivery, part: OutgoingPart): Promise<{ ids: string[] }>;
+  send(delivery: StoredDelivery, part: OutgoingPart, context?: SendContext): Promise<SendResult>;
+}
+
+/** What a try knows about the customer when it sends. */
+export interface SendContext {
+  /** When the customer last wrote (epoch ms; null: unknown) — WhatsApp's 24-hour window. */
+  lastInboundAt: number | null;
+}
+
+export interface SendResult {
+  ids: string[];
+  covers?: boolean;
 }
 
 /** A configured channel's two halves. */

@@ -10,6 +10,7 @@ import { leaveInBackground } from './lock.js';
 import { IN_PROGRESS } from './message-records.js';
 import { conversationFields, type Conversation } from './state.js';
 import { ECHO_TTL_MS } from '../delivery/echoes.js';
+import { epochOrNull } from '../delivery/outbox.js';
 import type { BatchCommit, CommitResult, ConversationLock, TurnCommit, TurnCommitter } from './types.js';
 
 export interface TurnCommitterOptions {
@@ -48,6 +49,7 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
       handoffId !== undefined ? keys.handoff(channel, phone, handoffId) : conversation,
       commit.send ? keys.sentLedger(channel, phone) : conversation,
       commit.send ? keys.sendLease(channel, phone) : conversation,
+      commit.transcript ? keys.transcript(channel, phone) : conversation,
       ...(commit.deliveries ?? []).map((d) => keys.delivery(channel, phone, d.id)),
     ];
   }
@@ -73,6 +75,9 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
       };
     }
     if (commit.inbox) spec.inbox = commit.inbox;
+    if (commit.transcript && commit.transcript.append.length > 0) {
+      spec.transcript = { append: commit.transcript.append, keep: commit.transcript.keep, ttlMs: Math.max(1, Math.ceil(commit.transcript.ttlMs)) };
+    }
     if (commit.phoneGen !== undefined) {
       spec.phoneGen = String(commit.phoneGen);
       spec.cancelledAt = new Date(now).toISOString();
@@ -89,7 +94,7 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
   async function commitTurn(lock: ConversationLock, commit: TurnCommit): Promise<BatchCommit> {
     const now = Date.now();
     const handoff = commit.handoff;
-    const committing = guarded(run<[CommitResult, string?, string?]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
+    const committing = guarded(run<[CommitResult, string?, string?, string?]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
     // Issued in the same tick as the commit: one write on a single server (auto-pipelining).
     // An entry filed for a commit that then turned out 'lost' finds no record and is skipped.
     const filings: (() => Promise<unknown>)[] = [];
@@ -107,7 +112,7 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
       // Filed pending in the same tick as the commit; they were recorded cancelled.
       await fileInBackground(commit.deliveries.map((d) => () => deliveryIndex.file(d.id, 'cancelled', now)), options.logger);
     }
-    return { result: reply[0], inboxLeft: Number(reply[1] ?? 0) || 0, sending: reply[2] === '1' };
+    return { result: reply[0], inboxLeft: Number(reply[1] ?? 0) || 0, sending: reply[2] === '1', lastInboundAt: epochOrNull(reply[3]) };
   }
 
   return {

@@ -79,6 +79,13 @@ export interface TurnCommit {
    * lease), under this lease token, each part's send given `perPartMs` at most.
    */
   send?: { lease: string; perPartMs: number };
+  /**
+   * Lines the turn adds to the customer's transcript (SPEC §13), which keeps its last `keep`.
+   * A handoff this commit creates first copies the lines before them onto its record (the
+   * note's `{transcript}`: the conversation before the message that caused it). It expires
+   * with the conversation (`ttlMs` when the conversation has no expiry).
+   */
+  transcript?: { append: string[]; keep: number; ttlMs: number };
 }
 
 /** What {@link TurnCommitter.commitBatch} reports besides the result. */
@@ -88,6 +95,8 @@ export interface BatchCommit {
   inboxLeft: number;
   /** The first reply's try was begun by the commit (see TurnCommit.send): the caller sends it now. */
   sending: boolean;
+  /** When the customer last wrote (epoch ms; null: unknown), for the send that follows (WhatsApp's 24-hour window, SPEC §13). */
+  lastInboundAt: number | null;
 }
 
 /**

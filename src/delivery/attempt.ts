@@ -35,7 +35,7 @@ export interface DeliveryAttemptDeps {
 export function createDeliveryAttempts(deps: DeliveryAttemptDeps): DeliveryAttempts {
   const { config, outbox, logger } = deps;
   return {
-    async run(ref, { delivery, seen, lease }) {
+    async run(ref, { delivery, seen, lease, lastInboundAt }) {
       const id = delivery.id;
       const sender = deps.channels.get(ref.channel)?.sender;
       // The try's fields on each of its lines (a child logger per try costs more than it saves).
@@ -47,15 +47,22 @@ export function createDeliveryAttempts(deps: DeliveryAttemptDeps): DeliveryAttem
       const forget: number[] = [];
       try {
         if (!sender) throw new Error(`channel ${ref.channel} has no sender in the configuration any more`);
-        const parts = sender.split(delivery);
+        const context = { lastInboundAt };
+        const parts = sender.split(delivery, context);
         if (seen > 0) {
           // An earlier try ended without an answer, but the customer got the text: its echo came.
           logger.info({ ...fields, parts: seen }, 'an earlier try of this reply reached the customer (its echo arrived): not sent again');
           partsSent = Math.min(parts.length, partsSent + seen);
         }
         for (; partsSent < parts.length; partsSent++) {
-          ids.push(...(await sender.send(delivery, parts[partsSent] as (typeof parts)[number])).ids);
+          const sent = await sender.send(delivery, parts[partsSent] as (typeof parts)[number], context);
+          ids.push(...sent.ids);
           forget.push(partsSent);
+          if (sent.covers) {
+            // The send stood in for the rest (a template in place of refused free text): none of it goes.
+            for (let rest = partsSent + 1; rest < parts.length; rest++) forget.push(rest);
+            partsSent = parts.length - 1;
+          }
         }
       } catch (error) {
         const failure = classifyFailure(error, isRedisError);

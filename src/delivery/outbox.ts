@@ -15,7 +15,7 @@ export type DeliveryBegin =
   | { kind: 'ended'; state: string }
   | { kind: 'cancelled' }
   /** `seen`: leading parts still to send whose echo already arrived (sent by an earlier, ambiguous try). */
-  | { kind: 'ok'; delivery: StoredDelivery; seen: number };
+  | { kind: 'ok'; delivery: StoredDelivery; seen: number; lastInboundAt: number | null };
 
 /** How a try ended: `forget` lists the parts whose ledger entries may go (confirmed by the channel, or certainly not sent). */
 export interface DeliveryEnd {
@@ -33,6 +33,8 @@ export interface BegunTry {
   /** Leading parts still to send whose echo already arrived (sent by an earlier, ambiguous try). */
   seen: number;
   lease: string;
+  /** When the customer last wrote (epoch ms; null: unknown) — WhatsApp's 24-hour window (SPEC §13). */
+  lastInboundAt: number | null;
 }
 
 /**
@@ -56,6 +58,12 @@ export interface Outbox {
    * the record. Returns the outbox's head afterwards (null when it is empty).
    */
   end(ref: ConversationRef, id: string, end: DeliveryEnd & { lease: string }): Promise<{ next: string | null }>;
+}
+
+/** A stored epoch-ms field; null when absent or unreadable. */
+export function epochOrNull(value: string | undefined | null): number | null {
+  const at = Number(value);
+  return value && Number.isFinite(at) && at > 0 ? at : null;
 }
 
 /** `perPartMs`: the most one part's send may take (`delivery.timeoutMs`), for the send lease. */
@@ -93,13 +101,13 @@ export function createOutbox(redis: RedisClient, keys: Keys, options: { perPartM
         await records.index.file(id, 'cancelled', now);
         return { kind: 'cancelled' };
       }
-      const delivery = deliveryFromHash(fieldMap(reply.slice(2)));
+      const delivery = deliveryFromHash(fieldMap(reply.slice(3)));
       if (!delivery) {
         // Unreadable (written by an incompatible version): end it rather than block the customer.
         await outbox.end(ref, id, { outcome: 'failed', fields: { lastError: 'unreadable delivery record' }, sentIds: [], forget: [], lease });
         return { kind: 'ended', state: 'failed' };
       }
-      return { kind: 'ok', delivery, seen: Number(reply[1]) || 0 };
+      return { kind: 'ok', delivery, seen: Number(reply[1]) || 0, lastInboundAt: epochOrNull(reply[2]) };
     },
 
     /**

@@ -20,6 +20,8 @@ export type AttemptStart =
       mayHaveApplied: boolean;
       /** The conversation's state and handoff right now (null when it expired). */
       conversation: { state: string; handoffId: string | null } | null;
+      /** The conversation's lines before the message that caused the handoff (SPEC §13), oldest first. */
+      transcript: string[];
     }
   | { state: Exclude<HandoffState, 'pending'>; lastError: string | null };
 
@@ -68,6 +70,17 @@ export interface HandoffTries {
   finish(job: HandoffJob, outcome: 'done' | 'failed', ending: HandoffEnding): Promise<-1 | 0 | 1>;
 }
 
+/** The record's `transcript` field (a JSON array of lines); an unreadable one is none. */
+function transcriptLines(stored: string | undefined): string[] {
+  if (!stored) return [];
+  try {
+    const lines: unknown = JSON.parse(stored);
+    return Array.isArray(lines) ? lines.filter((line): line is string => typeof line === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logger): HandoffTries {
   const run = scriptsFor(redis);
   const recordKey = (job: HandoffJob) => keys.handoff(job.channel, job.phone, job.handoffId);
@@ -85,6 +98,7 @@ export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logg
           attempts: Number(reply[1]),
           mayHaveApplied: Boolean(reply[2]),
           conversation: reply[3] ? { state: reply[3], handoffId: reply[4] || null } : null,
+          transcript: transcriptLines(reply[5]),
         };
       }
       return { state: reply[0] === 'done' ? 'done' : 'failed', lastError: reply[1] || null };

@@ -66,7 +66,9 @@ export function createInbox(deps: InboxDeps): Inbox {
           if (message.name) entry.name = message.name;
           if (message.what) entry.contentType = message.what;
           if (message.externalIds && Object.keys(message.externalIds).length > 0) entry.externalIds = message.externalIds;
-          return { message, ref, ...(await deps.inbox.accept(ref, entry)) };
+          // WhatsApp's 24-hour window counts from the customer's message (its timestamp; its arrival without one, never the future).
+          const wroteAt = config.channels[ref.channel]?.kind === 'whatsapp-cloud' ? Math.min(message.sentAt ?? now, now) : undefined;
+          return { message, ref, ...(await deps.inbox.accept(ref, entry, wroteAt)) };
         }),
       );
       // One kick per customer whose inbox was empty (or who sent a duplicate), with the

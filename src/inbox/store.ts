@@ -54,7 +54,8 @@ export interface InboxStore {
    * message still waiting for the bot was accepted (the start of a debounce window), null when
    * none waits; `first`: the inbox was empty before this message (no drain is going to take it yet).
    */
-  accept(ref: ConversationRef, entry: InboxEntry): Promise<{ accepted: boolean; firstHeldAt: number | null; first: boolean }>;
+  /** `wroteAt`: when the customer wrote it, kept as the conversation's `lastInboundAt` when newer (WhatsApp's 24-hour window, SPEC §13). */
+  accept(ref: ConversationRef, entry: InboxEntry, wroteAt?: number): Promise<{ accepted: boolean; firstHeldAt: number | null; first: boolean }>;
   /** Takes the customer's turn and their next batch (see scripts/claim-batch-4.lua). */
   claimBatch(lock: ConversationLock, debounceMs: number, maxBatch: number): Promise<BatchClaim>;
 }
@@ -63,12 +64,12 @@ export interface InboxStore {
 export function createInboxStore(redis: RedisClient, keys: Keys, leaseMs: number): InboxStore {
   const run = scriptsFor(redis);
   return {
-    async accept(ref, entry) {
+    async accept(ref, entry, wroteAt) {
       const reply = await guarded(
         run<[string, string, string]>(
           'accept',
           [keys.message(ref.channel, ref.phone, entry.id), keys.inbox(ref.channel, ref.phone), keys.conversation(ref.channel, ref.phone)],
-          [JSON.stringify(entry), 'accepted', ACCEPTED_TTL_MS, ACCEPTED_TTL_MS],
+          [JSON.stringify(entry), 'accepted', ACCEPTED_TTL_MS, ACCEPTED_TTL_MS, wroteAt === undefined ? '' : Math.floor(wroteAt)],
         ),
       );
       return { accepted: reply[0] === 'accepted', firstHeldAt: reply[1] ? Number(reply[1]) : null, first: reply[2] === '1' };

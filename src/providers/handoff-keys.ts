@@ -7,6 +7,11 @@ export const handoffKeys = {
   token: secret.optional(),
   /** The context note template (SPEC §5). */
   note: template.optional(),
+  /**
+   * How many lines of the conversation so far the context note gets as `{transcript}` (SPEC
+   * §13; 0 turns it off, at most 50: what is kept).
+   */
+  transcript: z.number({ error: 'must be a whole number from 0 to 50' }).int({ error: 'must be a whole number from 0 to 50' }).min(0, { error: 'must be a whole number from 0 to 50' }).max(50, { error: 'must be a whole number from 0 to 50' }).default(10),
   /** Asynchronous channels: sent to the customer when their handoff fails for good (SPEC §9.2). */
   failedMessage: customerText.optional(),
 };

@@ -77,8 +77,8 @@ const defined = new WeakSet<object>();
  * scripts made that copy ~125 µs per flush (bench P8's profile).
  */
 export const VARIADIC_KEYS: Readonly<Record<string, readonly [number, number]>> = {
-  // conversation, lock ×2, message, inbox, outbox, handoff, sent ledger, send lease + up to 4 deliveries
-  'commit-turn': [9, 13],
+  // conversation, lock ×2, message, inbox, outbox, handoff, sent ledger, send lease, transcript + up to 4 deliveries
+  'commit-turn': [10, 14],
   // record, conversation, outbox + up to 2 deliveries
   'handoff-finish': [3, 5],
   // outbox, record, sent ledger, send lease + up to 8 echo ids

@@ -13,7 +13,10 @@ export interface WhatsappSent {
   to: string;
   /** The request's `recipient` (a business-scoped user ID), when it had one; `to` wins when both are given, as at Meta. */
   recipient?: string;
+  /** The text sent; '' for a template. */
   text: string;
+  /** A template message (`type: "template"`): its name and language code. */
+  template?: { name: string; language: string };
   at: number;
 }
 
@@ -372,6 +375,14 @@ export function verifyChallengeUrl(base: string, verifyToken: string, challenge:
 }
 
 const TEXT_MAX = 4096;
+/** Meta's customer service window. */
+const WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** Meta's answer for `code` (see {@link metaError}) as a route result. */
+function metaErrorResult(code: number): RouteResult {
+  const fault = metaError(code);
+  return { status: fault.status ?? 400, body: fault.body };
+}
 
 /** Whom a send went to, as statuses name them: its phone, or its BSUID when it was sent by `recipient` alone. */
 function recipientOf(sent: WhatsappSent): string | { userId: string } {
@@ -397,6 +408,8 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
   private readonly options: WhatsappEmulatorOptions;
   /** Error codes of the next accepted sends that fail after their 200 (see {@link failLater}). */
   private readonly laterFailures: number[] = [];
+  /** When each customer (phone or BSUID) last wrote, as told by {@link customerWrote}: the 24-hour window. */
+  private readonly lastWrote = new Map<string, number>();
 
   constructor(options: WhatsappEmulatorOptions = {}) {
     super(
@@ -464,12 +477,42 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     return echo.id;
   }
 
-  /** Also forgets sends, webhook outcomes and pending {@link failLater}s, and restores `statusWebhooks` and `webhookUrl`. */
+  /**
+   * The customer `from` wrote to the business at `at` (epoch ms; default now): Meta's 24-hour
+   * customer service window. Free text to a customer whose last message is older than 24 h
+   * is refused like Meta does (400, `(#131047) Re-engagement message`); templates always go.
+   * A customer never told of is not checked (the tests that do not care about the window).
+   * Tests and the demo call it with the `timestamp` of the messages they deliver.
+   */
+  customerWrote(from: MetaUser, at: number = Date.now()): this {
+    const key = typeof from === 'string' ? from : (from.phone ?? from.userId ?? '');
+    this.lastWrote.set(key, Math.max(at, this.lastWrote.get(key) ?? 0));
+    return this;
+  }
+
+  /** Also forgets sends, webhook outcomes, pending {@link failLater}s and what {@link customerWrote} said, and restores `statusWebhooks` and `webhookUrl`. */
   override reset(): void {
     super.reset();
+    this.lastWrote.clear();
     this.statusWebhooks = this.options.statusWebhooks ?? false;
     this.webhookUrl = this.options.webhookUrl;
     this.laterFailures.length = 0;
+  }
+
+  /** `POST /__sandbox/customers/<phone or BSUID>/wrote` `{"at"?: epoch ms}`: {@link customerWrote}, for the sandbox CLI. */
+  protected override controlAction(method: string, action: string, text: string): RouteResult | undefined {
+    const wrote = /^customers\/([^/]+)\/wrote$/.exec(action);
+    if (!wrote || method !== 'POST') return undefined;
+    let at: unknown;
+    try {
+      at = text.trim() === '' ? undefined : (JSON.parse(text) as Record<string, unknown>).at;
+    } catch {
+      return { status: 400, body: { message: 'the body must be JSON: {"at"?: epoch ms}' } };
+    }
+    if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) return { status: 400, body: { message: 'at must be epoch milliseconds' } };
+    const customer = decodeURIComponent(wrote[1] ?? '');
+    this.customerWrote(customer, at);
+    return { status: 200, body: { customer, lastWrote: this.lastWrote.get(customer) } };
   }
 
   override state(): unknown {
@@ -502,17 +545,33 @@ export class WhatsappEmulator extends ChannelEmulator<WhatsappSent> {
     if (recipient !== undefined && (typeof recipient !== 'string' || !BSUID.test(recipient))) return invalid('Param recipient must be a business-scoped user ID.');
     const addressee = typeof to === 'string' ? to : recipient;
     if (addressee === undefined) return invalid('The parameter to (or recipient) is required.');
-    // Meta defaults an absent `type` to text; any other type is not emulated.
-    if (input.type !== undefined && input.type !== 'text') return invalid(`Message type ${JSON.stringify(input.type)} is not supported by the emulator (text only).`);
-    const text = input.text;
-    if (text === null || typeof text !== 'object' || Array.isArray(text)) return invalid('The parameter text is required.');
-    const { body: textBody, preview_url: previewUrl } = text as Record<string, unknown>;
-    if (typeof textBody !== 'string' || codePointLength(textBody) === 0) return invalid("The parameter text['body'] is required.");
-    if (codePointLength(textBody) > TEXT_MAX) return invalid(`Param text['body'] must be at most ${TEXT_MAX} characters long.`);
-    if (previewUrl !== undefined && typeof previewUrl !== 'boolean') return invalid("Param text['preview_url'] must be a boolean.");
+    // Meta defaults an absent `type` to text; text and template are emulated.
+    let textBody = '';
+    let template: WhatsappSent['template'];
+    if (input.type === 'template') {
+      const given = input.template;
+      if (given === null || typeof given !== 'object' || Array.isArray(given)) return invalid('The parameter template is required.');
+      const { name, language } = given as Record<string, unknown>;
+      if (typeof name !== 'string' || name === '') return invalid("The parameter template['name'] is required.");
+      const code = language !== null && typeof language === 'object' ? (language as Record<string, unknown>).code : undefined;
+      if (typeof code !== 'string' || code === '') return invalid("The parameter template['language']['code'] is required.");
+      template = { name, language: code };
+    } else {
+      if (input.type !== undefined && input.type !== 'text') return invalid(`Message type ${JSON.stringify(input.type)} is not supported by the emulator (text and template only).`);
+      const text = input.text;
+      if (text === null || typeof text !== 'object' || Array.isArray(text)) return invalid('The parameter text is required.');
+      const { body: given, preview_url: previewUrl } = text as Record<string, unknown>;
+      if (typeof given !== 'string' || codePointLength(given) === 0) return invalid("The parameter text['body'] is required.");
+      if (codePointLength(given) > TEXT_MAX) return invalid(`Param text['body'] must be at most ${TEXT_MAX} characters long.`);
+      if (previewUrl !== undefined && typeof previewUrl !== 'boolean') return invalid("Param text['preview_url'] must be a boolean.");
+      // The customer service window: free text only within 24 h of the customer's last message.
+      const wrote = this.lastWrote.get(addressee);
+      if (wrote !== undefined && Date.now() - wrote >= WINDOW_MS) return metaErrorResult(131047);
+      textBody = given;
+    }
 
     const id = wamid();
-    const sent: WhatsappSent = { id, phoneNumberId, version, to: addressee, ...(typeof recipient === 'string' ? { recipient } : {}), text: textBody, at: Date.now() };
+    const sent: WhatsappSent = { id, phoneNumberId, version, to: addressee, ...(typeof recipient === 'string' ? { recipient } : {}), text: textBody, ...(template ? { template } : {}), at: Date.now() };
     this.sends.push(sent);
     const user = recipientOf(sent);
     const webhookUrl = this.webhookUrl;

@@ -8,6 +8,7 @@ import type { ToolzzClient } from '../toolzz/client.js';
 import { createBotCaller } from './bot.js';
 import { decideTurn, needsBot } from './decide.js';
 import type { StatusChecker } from './status-check.js';
+import { transcriptOf } from './transcript.js';
 import type { Turn, TurnContext } from './types.js';
 
 /** Hooks for metrics; every one optional. */
@@ -59,7 +60,8 @@ export function createTurn(deps: TurnDeps): Turn {
       const answer = needsBot(ctx) ? (interrupted ? bot.interrupted(channel, log) : await bot.answer(channel, conversation, message.text ?? '', log)) : undefined;
       const decision = decideTurn(ctx, answer);
       if (decision.expired) deps.observer?.released?.('ttl');
-      return { outcome: decision.outcome, events: decision.events, commit: decision.commit, handoff: decision.handoff };
+      const transcript = transcriptOf(ctx, decision);
+      return { outcome: decision.outcome, events: decision.events, commit: transcript ? { ...decision.commit, transcript } : decision.commit, handoff: decision.handoff };
     },
 
     async queueHandoff(job, log) {

@@ -441,7 +441,6 @@ describe('whatsapp-cloud error codes', () => {
     [130429, 400, true],
     [131056, 400, true],
     [131000, 500, true],
-    [131047, 400, false],
     [100, 400, false],
     [131026, 400, false],
     [131048, 400, false],
@@ -457,6 +456,95 @@ describe('whatsapp-cloud error codes', () => {
     const d = c.delivery();
     const error = await rejection(sender().send(d, { body: { text: 'x'.repeat(MAX_TEXT_CHARS + 1) } }));
     expect(error).toMatchObject({ status: 400, retryable: false, code: 'whatsapp_100' });
+  });
+});
+
+describe('the 24-hour window (SPEC §13)', () => {
+  const c = cases[0]!;
+  const HOUR = 3_600_000;
+  const TEMPLATE = { name: 'retomar_atendimento', language: 'pt_BR' };
+  const withTemplate = () => senderOf('wa', buildKits({ channel: 'wa', fields: { whatsapp: { phoneNumberId: WA_NUMBER, accessToken: WA_TOKEN, appSecret: 'wa-app-secret', verifyToken: 'wa-verify', baseUrl: whatsapp.url, windowTemplate: TEMPLATE } } }));
+  const templateBody = (to: string) => ({
+    messaging_product: 'whatsapp',
+    recipient_type: 'individual',
+    to,
+    type: 'template',
+    template: { name: 'retomar_atendimento', language: { code: 'pt_BR' } },
+  });
+
+  it('inside the window, and when the last message is unknown: free text, split as usual', () => {
+    const d = c.delivery();
+    for (const lastInboundAt of [Date.now() - 23 * HOUR, null]) {
+      expect(withTemplate().split(d, { lastInboundAt })).toEqual(senderOf('wa').split(d));
+    }
+  });
+
+  it('outside the window with a template: one template send, covering the whole delivery', async () => {
+    const d = c.delivery();
+    const s = withTemplate();
+    const parts = s.split(d, { lastInboundAt: Date.now() - 25 * HOUR });
+    expect(parts).toHaveLength(1);
+    const before = whatsapp.calls('messages').length;
+    const sent = await s.send(d, parts[0]!, { lastInboundAt: Date.now() - 25 * HOUR });
+    expect(sent.covers).toBe(true);
+    const request = whatsapp.calls('messages').slice(before);
+    expect(request).toHaveLength(1);
+    expect(request[0]!.body).toEqual(templateBody(d.to));
+    expect(whatsapp.sent().at(-1)).toMatchObject({ to: d.to, text: '', template: { name: 'retomar_atendimento', language: 'pt_BR' } });
+  });
+
+  it('outside the window without a template: nothing is sent, a permanent outside_window', () => {
+    const d = c.delivery();
+    const before = whatsapp.calls('messages').length;
+    let thrown: unknown;
+    try {
+      senderOf('wa').split(d, { lastInboundAt: Date.now() - 25 * HOUR });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'outside_window', retryable: false, ambiguous: false });
+    expect((thrown as Error).message).toMatch(/^outside_window: .*24 h/);
+    expect(whatsapp.calls('messages').length).toBe(before);
+  });
+
+  it('131047 on free text: retried once as the template, covering the rest', async () => {
+    const d = c.delivery();
+    whatsapp.inject('messages', metaError(131047));
+    const before = whatsapp.calls('messages').length;
+    const s = withTemplate();
+    const sent = await s.send(d, onlyPart(s, d), { lastInboundAt: null });
+    expect(sent).toMatchObject({ covers: true, ids: [expect.stringMatching(/^wamid\./)] });
+    const bodies = whatsapp.calls('messages').slice(before).map((r) => r.body as Record<string, unknown>);
+    expect(bodies.map((b) => b.type)).toEqual(['text', 'template']);
+    expect(bodies[1]).toEqual(templateBody(d.to));
+  });
+
+  it('131047 without a template: a permanent outside_window that says Meta refused it', async () => {
+    const d = c.delivery();
+    whatsapp.inject('messages', metaError(131047));
+    const error = await rejection(senderOf('wa').send(d, onlyPart(senderOf('wa'), d), { lastInboundAt: null }));
+    expect(error).toMatchObject({ code: 'outside_window', retryable: false });
+    expect(error.message).toContain('131047');
+  });
+
+  it('the emulator refuses free text to a customer who wrote over 24 h ago, with Meta’s error; a template goes', async () => {
+    const d = c.delivery();
+    whatsapp.customerWrote(d.to, Date.now() - 25 * HOUR);
+    const error = await rejection(senderOf('wa').send(d, onlyPart(senderOf('wa'), d)));
+    expect(error).toMatchObject({ code: 'outside_window', status: 400 });
+    expect(error.upstreamMessage).toContain('(#131047) Re-engagement message');
+    const s = withTemplate();
+    expect((await s.send(d, s.split(d, { lastInboundAt: Date.now() - 25 * HOUR })[0]!)).ids).toHaveLength(1);
+    whatsapp.customerWrote(d.to);
+    expect((await senderOf('wa').send(d, onlyPart(senderOf('wa'), d))).ids).toHaveLength(1);
+  });
+
+  it('refuses a template name or language Meta would not take, naming the path', () => {
+    for (const windowTemplate of [{ name: 'Retomar Atendimento', language: 'pt_BR' }, { name: 'ok', language: 'português' }, { name: 'ok' }]) {
+      expect(() =>
+        buildKits({ channel: 'wa', fields: { whatsapp: { phoneNumberId: WA_NUMBER, accessToken: WA_TOKEN, appSecret: 'wa-app-secret', verifyToken: 'wa-verify', windowTemplate } } }),
+      ).toThrow(/channels\.wa\.whatsapp\.windowTemplate\.(name|language)/);
+    }
   });
 });
 

@@ -92,7 +92,7 @@ const cases: PlatformCase[] = [
     emulator: brpex,
     changeRoute: 'dispatch',
     token: 'brpex-token',
-    settings: { provider: 'brpex', subdomain: 'minhaempresa', token: 'brpex-token' },
+    settings: { provider: 'brpex', subdomain: 'minhaempresa', token: 'brpex-token', transcript: 10 },
     provider: (baseUrl) => createBrpexProvider({ baseUrl, timeoutMs: TIMEOUT_MS, http }),
     prepare: (phone) => brpex.openTicket(phone),
     applied: (phone) => brpex.dispatches(phone).length,
@@ -102,7 +102,7 @@ const cases: PlatformCase[] = [
     emulator: mehub,
     changeRoute: 'transfer',
     token: 'mehub-token',
-    settings: { provider: 'mehub', channel: 'xyz789abc123def4', attendant: 8, token: 'mehub-token', statusCheck: true },
+    settings: { provider: 'mehub', channel: 'xyz789abc123def4', attendant: 8, token: 'mehub-token', statusCheck: true, transcript: 10 },
     provider: (baseUrl, token) => createMehubProvider({ baseUrl, token, timeoutMs: TIMEOUT_MS, http }),
     prepare: (phone) => void mehub.addChat({ phone }),
     applied: (phone) => mehub.transfers().filter((t) => mehub.chat(t.chatToken)?.contact.phone === phone).length,
@@ -112,7 +112,7 @@ const cases: PlatformCase[] = [
     emulator: superagentes,
     changeRoute: 'update',
     token: 'sa-token',
-    settings: { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], token: 'sa-token', statusCheck: true },
+    settings: { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], token: 'sa-token', statusCheck: true, transcript: 10 },
     provider: (baseUrl, token) => createSuperagentesProvider({ baseUrl, token, timeoutMs: TIMEOUT_MS, http }),
     prepare: (phone) => void superagentes.addConversation({ channelExternalId: phone }),
     applied: (phone) => superagentes.updates().filter((u) => superagentes.conversation(u.id)?.channelExternalId === phone).length,
@@ -263,7 +263,7 @@ describe('MeHub specifics', () => {
   it('omits the attendant when none is configured (waiting queue)', async () => {
     const j = job();
     mehub.addChat({ phone: j.phone });
-    await provider().perform(attempt(j, { provider: 'mehub', channel: 'xyz789abc123def4', statusCheck: true }));
+    await provider().perform(attempt(j, { provider: 'mehub', channel: 'xyz789abc123def4', statusCheck: true, transcript: 10 }));
     expect((mehub.calls('transfer')[0]?.body as Record<string, unknown>).attendant).toBeUndefined();
   });
 
@@ -299,7 +299,7 @@ describe('MeHub specifics', () => {
 });
 
 describe('SuperAgentes specifics', () => {
-  const settings: HandoffSettings = { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], title: 'Humano: {name} ({phone})', token: 'sa-token', statusCheck: true };
+  const settings: HandoffSettings = { provider: 'superagentes', priority: 'HIGH', assigneeIds: ['member-1'], title: 'Humano: {name} ({phone})', token: 'sa-token', statusCheck: true, transcript: 10 };
   const provider = () => createSuperagentesProvider({ baseUrl: superagentes.url, token: 'sa-token', timeoutMs: TIMEOUT_MS, http });
 
   it.each(['data', 'array'] as const)('picks the newest conversation that is not RESOLVED (list answered as %s)', async (shape) => {

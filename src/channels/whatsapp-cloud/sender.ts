@@ -6,7 +6,8 @@ import { classifyStatus, isUpstreamError, UpstreamError } from '../../errors.js'
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
 import { renderText, splitTextDelivery } from '../text-sender.js';
-import type { ChannelSender } from '../types.js';
+import type { ChannelSender, OutgoingPart, SendContext, SendResult } from '../types.js';
+import { OUTSIDE_WINDOW_CODE, outsideWindow, windowSend } from './window.js';
 
 
 const sentSchema = z.object({ messages: z.array(z.object({ id: z.string().min(1) })).min(1) });
@@ -48,31 +49,63 @@ function addressee(delivery: StoredDelivery): { to: string } | { recipient: stri
   return delivery.toKind === 'bsuid' ? { recipient: delivery.to } : { to: delivery.to };
 }
 
+/** The part a delivery outside the window becomes: the channel's template (SPEC §13). */
+const TEMPLATE_PART: OutgoingPart = { body: { template: true } };
+
 /**
  * WhatsApp Cloud API: `POST {baseUrl}/{apiVersion}/{phoneNumberId}/messages` with the access
  * token, one text message per part, to the address the customer wrote from. Returns the
- * `wamid` Meta gave it.
+ * `wamid` Meta gave it. Outside the customer's 24-hour window (SPEC §13) the delivery is the
+ * channel's `windowTemplate` (`type: template`), or is not sent at all without one; free text
+ * Meta refuses as outside the window (131047) is retried once as the template.
  */
 export function createWhatsappSender(channel: WhatsappChannel, options: { http: Dispatcher; timeoutMs: number }): ChannelSender {
   const { whatsapp } = channel;
   const url = joinUrl(whatsapp.baseUrl, `/${whatsapp.apiVersion}/${whatsapp.phoneNumberId}/messages`);
+  const template = whatsapp.windowTemplate;
+
+  async function post(delivery: StoredDelivery, message: Record<string, unknown>): Promise<string[]> {
+    try {
+      const { data } = await requestJson(options.http, {
+        service: 'whatsapp',
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${whatsapp.accessToken}` },
+        body: { messaging_product: 'whatsapp', recipient_type: 'individual', ...addressee(delivery), ...message },
+        timeoutMs: options.timeoutMs,
+        schema: sentSchema,
+      });
+      return data.messages.map((m) => m.id);
+    } catch (error) {
+      throw isUpstreamError(error) ? classifyMetaError(error) : error;
+    }
+  }
+
+  const sendTemplate = async (delivery: StoredDelivery): Promise<SendResult> => {
+    if (!template) throw new Error('no whatsapp.windowTemplate');
+    const ids = await post(delivery, { type: 'template', template: { name: template.name, language: { code: template.language } } });
+    return { ids, covers: true };
+  };
+
   return {
     render: renderText,
-    split: splitTextDelivery,
-    async send(delivery, part) {
+    split(delivery, context?: SendContext) {
+      const parts = splitTextDelivery(delivery);
+      const lastInboundAt = context?.lastInboundAt ?? null;
+      const how = windowSend(lastInboundAt, Date.now(), template);
+      if (how === 'text') return parts;
+      if (how === 'template') return [TEMPLATE_PART];
+      throw outsideWindow(lastInboundAt);
+    },
+    async send(delivery, part, context?: SendContext) {
+      if (part === TEMPLATE_PART || part.body.template === true) return sendTemplate(delivery);
       try {
-        const { data } = await requestJson(options.http, {
-          service: 'whatsapp',
-          method: 'POST',
-          url,
-          headers: { authorization: `Bearer ${whatsapp.accessToken}` },
-          body: { messaging_product: 'whatsapp', recipient_type: 'individual', ...addressee(delivery), type: 'text', text: { preview_url: false, body: part.body.text } },
-          timeoutMs: options.timeoutMs,
-          schema: sentSchema,
-        });
-        return { ids: data.messages.map((m) => m.id) };
+        return { ids: await post(delivery, { type: 'text', text: { preview_url: false, body: part.body.text } }) };
       } catch (error) {
-        throw isUpstreamError(error) ? classifyMetaError(error) : error;
+        if (!isUpstreamError(error) || error.code !== `whatsapp_${OUTSIDE_WINDOW_CODE}`) throw error;
+        // Meta says the window is closed (the service's clock or record disagreed): the template, once.
+        if (template) return sendTemplate(delivery);
+        throw outsideWindow(context?.lastInboundAt ?? null, error);
       }
     },
   };

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { UpstreamError } from '../../errors.js';
-import { DEFAULT_NOTE_TEMPLATE, renderNote } from '../../handoff/note.js';
+import { renderNote } from '../../handoff/note.js';
 import { requestJson } from '../../http/request.js';
 import { joinUrl } from '../../http/url.js';
 import type { HandoffProvider } from '../types.js';
@@ -114,7 +114,7 @@ export function createMehubProvider(options: { baseUrl: string; token?: string; 
 
       const body: Record<string, unknown> = {
         channel: settings.channel,
-        message: renderNote(settings.note ?? DEFAULT_NOTE_TEMPLATE, job, MEHUB_NOTE_MAX),
+        message: renderNote(settings.note, job, MEHUB_NOTE_MAX),
       };
       if (settings.attendant !== undefined) body.attendant = settings.attendant;
       await beforeSideEffect();

@@ -24,7 +24,8 @@
   KEYS[7] handoff record   (KEYS[1] when the turn touches none)
   KEYS[8] sent ledger      (KEYS[1] without `send`)
   KEYS[9] send lease       (KEYS[1] without `send`)
-  KEYS[10…] delivery records, in the order of `deliveries`
+  KEYS[10] transcript      (list of lines, oldest first; KEYS[1] without `transcript`)
+  KEYS[11…] delivery records, in the order of `deliveries`
   ARGV[1] JSON {
     token, release (bool),
     fields {field: value}, unset [field], ttlMs      -- the conversation
@@ -34,9 +35,14 @@
             {op = 'reopen', id, ttlMs, restart {past, provider, job (JSON text), keepClaim}?},
     inbox {count, head},                             -- pop `count` entries, the first being `head`
     deliveries [{id, fields, ttlMs}], outboxTtlMs,
-    send {lease {token, perPartMs, marginMs}, ledgerTtlMs}   -- optional (see above)
+    send {lease {token, perPartMs, marginMs}, ledgerTtlMs},  -- optional (see above)
+    transcript {append [line], keep, ttlMs}          -- optional: SPEC §13 (below)
   }
-  Returns {'ok', entries left in the inbox, '1' when the first reply's try was begun else '0'} |
+  With `transcript`, the turn's lines go to the end of the customer's transcript, which keeps
+  its last `keep` and expires with the conversation; a handoff created here first gets the
+  lines before them (its note's `{transcript}`) in its record's `transcript` field.
+  Returns {'ok', entries left in the inbox, '1' when the first reply's try was begun else '0',
+           the conversation's lastInboundAt ('' = unknown: SPEC §13)} |
           {'lost'} | {'superseded', entries left in the inbox} |
           {'not_failed'} (re-open of a handoff that is no longer failed; nothing written, lock kept)
 ]]
@@ -69,7 +75,7 @@ if superseded then
     if first and cjson.decode(first).id == inbox.head then redis.call('LPOP', KEYS[5], inbox.count) end
     redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
   end
-  queueDeliveries(KEYS[6], 9, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
+  queueDeliveries(KEYS[6], 10, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
   if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
   return {'superseded', tostring(redis.call('LLEN', KEYS[5]))}
 end
@@ -92,6 +98,11 @@ if handoff and handoff.op == 'reopen' then
   redis.call('PEXPIRE', KEYS[7], handoff.ttlMs)
 elseif handoff and handoff.op == 'create' then
   hsetMap(KEYS[7], handoff.fields)
+  local transcript = spec.transcript
+  if transcript then
+    local before = redis.call('LRANGE', KEYS[10], -transcript.keep, -1)
+    if #before > 0 then redis.call('HSET', KEYS[7], 'transcript', cjson.encode(before)) end
+  end
   redis.call('PEXPIRE', KEYS[7], handoff.ttlMs)
 end
 
@@ -114,16 +125,24 @@ if inbox and inbox.count > 0 then
   redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
 end
 
-queueDeliveries(KEYS[6], 9, spec.deliveries, spec.outboxTtlMs, gen)
+queueDeliveries(KEYS[6], 10, spec.deliveries, spec.outboxTtlMs, gen)
+
+local transcript = spec.transcript
+if transcript then
+  redis.call('RPUSH', KEYS[10], unpack(transcript.append))
+  redis.call('LTRIM', KEYS[10], -transcript.keep, -1)
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('PEXPIRE', KEYS[10], ttl > 0 and ttl or transcript.ttlMs)
+end
 
 local left = redis.call('LLEN', KEYS[5])
 local sending = '0'
 local send = spec.send
 if send and spec.deliveries and #spec.deliveries > 0 and left == 0
   and redis.call('LLEN', KEYS[6]) == #spec.deliveries and redis.call('EXISTS', KEYS[9]) == 0 then
-  beginTry(KEYS[10], KEYS[8], KEYS[9], spec.deliveries[1].id, send.lease, send.ledgerTtlMs)
+  beginTry(KEYS[11], KEYS[8], KEYS[9], spec.deliveries[1].id, send.lease, send.ledgerTtlMs)
   sending = '1'
 end
 
 if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
-return {'ok', tostring(left), sending}
+return {'ok', tostring(left), sending, redis.call('HGET', KEYS[1], 'lastInboundAt') or ''}

@@ -10,14 +10,15 @@
 
   KEYS[1] outbox
   KEYS[2] delivery record   (fields `fingerprints`: comma-separated, one per part; `partsSent`)
-  KEYS[3] conversation      (`phoneGen`)
+  KEYS[3] conversation      (`phoneGen`, `lastInboundAt`)
   KEYS[4] sent ledger       (hash fingerprint -> '<delivery id>:<part>:<p|s>')
   KEYS[5] send lease        (string: the token of the try in flight)
   ARGV[1] delivery id (read from the outbox head)
   ARGV[2] JSON {lease {token, perPartMs, marginMs}, ledgerTtlMs, cancelledAt (ISO), recordTtlMs}
   Returns {'gone'} (no longer the head) | {'leased'} (another try is in flight) |
           {'ended', state} (already ended: popped) | {'cancelled'} (popped) |
-          {'ok', parts already seen at the start, record fields…}
+          {'ok', parts already seen at the start, the conversation's lastInboundAt ('' = unknown),
+           record fields…}
 ]]
 --- @include "begin-try"
 if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return {'gone'} end
@@ -38,6 +39,6 @@ if (tonumber(redis.call('HGET', KEYS[3], 'phoneGen') or '0') or 0) > gen then
 end
 
 local seen = beginTry(KEYS[2], KEYS[4], KEYS[5], ARGV[1], spec.lease, spec.ledgerTtlMs)
-local out = {'ok', tostring(seen)}
+local out = {'ok', tostring(seen), redis.call('HGET', KEYS[3], 'lastInboundAt') or ''}
 for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do out[#out + 1] = v end
 return out

@@ -5,7 +5,8 @@
   KEYS[2] conversation
   ARGV[1] now (ISO)
   Returns {'missing'} (not committed yet, or never) | {'done' | 'failed', lastError} |
-          {'pending', attempts, side-effect claim ('' = none), conversation state, conversation handoffId}
+          {'pending', attempts, side-effect claim ('' = none), conversation state, conversation handoffId,
+           transcript (JSON array of lines, '' = none: SPEC §13)}
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -13,4 +14,5 @@ if state ~= 'pending' then return {state, redis.call('HGET', KEYS[1], 'lastError
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'lastAttemptAt', ARGV[1])
 local conversation = redis.call('HMGET', KEYS[2], 'state', 'handoffId')
-return {'pending', tostring(attempts), redis.call('HGET', KEYS[1], 'sideEffect') or '', conversation[1] or '', conversation[2] or ''}
+local record = redis.call('HMGET', KEYS[1], 'sideEffect', 'transcript')
+return {'pending', tostring(attempts), record[1] or '', conversation[1] or '', conversation[2] or '', record[2] or ''}
