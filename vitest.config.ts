@@ -13,6 +13,7 @@ const ON_CLUSTER = [
   'test/integration/one-job.test.ts',
   'test/integration/no-human.test.ts',
   'test/integration/late-and-context.test.ts',
+  'test/integration/console-api.test.ts',
   'test/integration/admin.test.ts',
   'test/resilience/multi-process.test.ts',
   'test/cluster/*.test.ts',

@@ -1,5 +1,8 @@
-// Copies what tsc does not: the Lua scripts, next to the compiled script loader. The target
-// is emptied first, so a script renamed or removed in src does not linger in dist.
+// Copies what tsc does not: the Lua scripts, next to the compiled script loader, and the
+// operator console's static files (SPEC §14). Each target is emptied first, so a file renamed
+// or removed in src does not linger in dist.
 import { cpSync, rmSync } from 'node:fs';
-rmSync('dist/src/redis/scripts', { recursive: true, force: true });
-cpSync('src/redis/scripts', 'dist/src/redis/scripts', { recursive: true });
+for (const dir of ['src/redis/scripts', 'src/admin/console']) {
+  rmSync(`dist/${dir}`, { recursive: true, force: true });
+  cpSync(dir, `dist/${dir}`, { recursive: true });
+}

@@ -13,6 +13,7 @@ import { createInbox, type Inbox } from './inbox/accept.js';
 import { createLanes, type Lanes } from './inbox/lanes.js';
 import { createInboxStore, type InboxStore } from './inbox/store.js';
 import { createKeys, type Keys } from './keys.js';
+import { createTimeline, type Timeline } from './timeline/store.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createStatusChecker } from './turn/status-check.js';
 import { MAX_BOT_HOPS } from './turn/bot.js';
@@ -53,6 +54,8 @@ export interface Core {
   lanes: Lanes;
   /** The first-response watchdog (SPEC §12): started when a handoff is done, told when a human answers. */
   firstResponse: FirstResponseWatch;
+  /** Each conversation's timeline and the console's list (SPEC §14). */
+  timeline: Timeline;
   metrics: Metrics;
   close(): Promise<void>;
 }
@@ -82,7 +85,8 @@ export function createCore(config: Config, deps: CoreDeps): Core {
   });
   const channels = createChannels(config, http);
   const lanes = createLanes(queues);
-  const firstResponse = createFirstResponseWatch({ config, redis, keys, queue: queues.handoff.queue, observer: metrics.firstResponse });
+  const timeline = createTimeline(redis, keys, logger);
+  const firstResponse = createFirstResponseWatch({ config, redis, keys, queue: queues.handoff.queue, observer: metrics.firstResponse, timeline });
   const actions = createConversationActions({
     config,
     redis,
@@ -95,6 +99,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     firstResponse,
     logger,
     observer: metrics.pipeline,
+    timeline,
   });
   const inboxStore = createInboxStore(redis, keys, conversations.leaseMs);
   const identity = createIdentity({ config, redis, keys, logger });
@@ -119,6 +124,7 @@ export function createCore(config: Config, deps: CoreDeps): Core {
     channels,
     lanes,
     firstResponse,
+    timeline,
     metrics,
     async close() {
       await queues.close();

@@ -36,6 +36,8 @@ export function createKeys(prefix: string) {
      * `Assistente: …`, oldest first; kept as long as the conversation.
      */
     transcript: (channel: string, phone: string) => `${prefix}:transcript:${tag(channel, phone)}`,
+    /** What happened to the conversation, for the operator console (SPEC §14): its last 200 events as JSON, oldest first. */
+    timeline: (channel: string, phone: string) => `${prefix}:timeline:${tag(channel, phone)}`,
     /** One handoff's record. */
     handoff: (channel: string, phone: string, id: string) => `${prefix}:handoff:${tag(channel, phone)}:${id}`,
     /** One delivery's record (a reply or event to send through the channel). */
@@ -68,6 +70,13 @@ export function createKeys(prefix: string) {
      * empty (ms): the reconciler finds inboxes whose drain job was lost (SPEC §8.4). Slot of its own.
      */
     inboxIndex: () => `${prefix}:{idx}:inboxes`,
+    /**
+     * Every conversation, scored by its last activity (ms), for the console's list (SPEC §14):
+     * `channel\nphone`. Entries of conversations that expired are dropped when a listing meets them.
+     */
+    conversationIndex: () => `${prefix}:{idx}:conversations`,
+    /** Times to the first human response (`<seconds>:<handoff id>`, scored by when it came), for `/admin/figures`. */
+    firstResponses: () => `${prefix}:{idx}:first-responses`,
     /** Per-state indexes of one record kind, all in one slot of their own. */
     index: (kind: RecordKind, state: string) => `${prefix}:{idx}:${kind}:${state}`,
     /** A MeHub `webhook_id` already handled. */

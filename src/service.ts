@@ -19,7 +19,7 @@ export function createApiService(core: Core): ApiService {
   const pipeline = createPipeline({ config, locks: core.conversations, commits: core.conversations, turn: core.turn, identity: core.identity });
   const admin = createAdminRouter({ config, redis, keys, conversations: core.conversations, identity: core.identity, actions, queues: core.queues.all, http: core.http, logger });
   const mehub = createMehubEventsRouter({ config, redis, keys, actions, identity: core.identity, firstResponse: core.firstResponse, logger });
-  const statuses = createStatusRecorder({ redis, keys, identity: core.identity, logger, observer: metrics.delivery });
+  const statuses = createStatusRecorder({ redis, keys, identity: core.identity, logger, observer: metrics.delivery, timeline: core.timeline });
   const webhook = { config, channels: core.channels, pipeline, inbox: core.inbox, statuses, observer: { inbound: metrics.inbound, ignoredMessages: metrics.ignoredMessages } };
   const app = createApp({ config, redis, webhook, logger, metrics, routers: [mehub, admin] });
   return Object.assign(httpService(app), { pipeline });

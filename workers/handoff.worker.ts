@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config, ProviderName } from '../src/config/index.js';
 import type { ConversationActions } from '../src/conversations/actions.js';
 import { isUpstreamError } from '../src/errors.js';
+import type { Timeline } from '../src/timeline/store.js';
 import type { HandoffJob } from '../src/handoff/job.js';
 import { FIRST_RESPONSE_JOB, firstResponseJobSchema, type FirstResponseWatch } from '../src/handoff/first-response.js';
 import { HANDOFF_BACKOFF, readHandoffJob, type HandoffQueue } from '../src/handoff/queue.js';
@@ -42,6 +43,8 @@ export interface HandoffWorkerDeps {
   identity: Pick<Identity, 'alternatePhone'>;
   logger: Logger;
   observer?: WorkerObserver;
+  /** The console's timeline (SPEC §14): each leg's tries and how they ended. */
+  timeline?: Pick<Timeline, 'append'>;
 }
 
 /** A job whose record has not appeared after this long was never committed: it is dropped. */
@@ -85,6 +88,13 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
    * a fresh round of tries). Resolves with the outcome for BullMQ, or null when there is no
    * next leg (the handoff fails).
    */
+  /** A try's outcome on the conversation's timeline (never throws). */
+  const onTimeline = (job: HandoffJob, state: 'pending' | 'done' | 'failed', attempts: number, lastError: string | null, summary?: string) =>
+    deps.timeline?.append(
+      { channel: job.channel, phone: job.phone },
+      [{ at: new Date().toISOString(), type: 'handoff', id: job.handoffId, provider: job.provider, state, attempts, lastError, leg: job.leg ?? 0, ...(summary ? { summary } : {}) }],
+    );
+
   async function failover(job: HandoffJob, log: Logger, message: string, attempts: number): Promise<PlatformResult | null> {
     const channel = config.channels[job.channel];
     const leg = job.leg ?? 0;
@@ -95,6 +105,8 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     if (await tries.failover(job, nextJob, { provider: job.provider, state: 'failed', attempts, lastError: message })) {
       deps.observer?.failover?.(job.channel, job.provider, next.provider);
       log.warn({ lastError: message, attempts, next: next.provider }, `handoff failed for good on ${job.provider}; failing over to ${next.provider}`);
+      await onTimeline(job, 'failed', attempts, message, `failing over to ${next.provider}`);
+      await onTimeline(nextJob, 'pending', 0, null);
     }
     // Queued after the record moved on (a crash in between: the reconciler queues the leg the record is on).
     await deps.handoffs.enqueue(nextJob);
@@ -106,6 +118,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
     if (await deps.actions.endHandoff(job, 'failed', { lastError: message })) {
       deps.observer?.finished?.(job.provider, 'failed');
       log.error({ lastError: message, attempts }, 'handoff failed for good; the conversation goes back to the bot');
+      await onTimeline(job, 'failed', attempts, message);
     }
     return giveUp(message);
   }
@@ -263,6 +276,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       // The human period starts now that the human has the customer (SPEC §8.4).
       if (await deps.actions.endHandoff(job, 'done', { summary: outcome.summary, learnt: outcome.learnt })) {
         deps.observer?.finished?.(provider.name, 'done');
+        await onTimeline(job, 'done', start.attempts, null, outcome.summary);
         // SPEC §12: if no human answers in time, the channel's firstResponse action.
         await deps.firstResponse.start(job).catch((error: unknown) => log.error({ err: error }, 'could not start the first-response watchdog of a done handoff'));
       }
@@ -293,6 +307,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
         return fail(job, log, message, start.attempts);
       }
       await tries.recordError(job, message).catch((recordError: unknown) => log.warn({ err: recordError }, 'could not record the handoff error'));
+      await onTimeline(job, 'pending', start.attempts, message, 'will try again');
       deps.observer?.attempt?.(provider.name, 'retry', seconds());
       logger.warn({ ...fields, outcome: 'retry', err: error, durationMs: Math.round(seconds() * 1000) }, 'handoff attempt');
       // Attempts and back-off are BullMQ's: the backoff strategy below honours Retry-After.

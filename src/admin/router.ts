@@ -10,6 +10,8 @@ import { createHandoffRecords, HANDOFF_STATES, type HandoffState } from '../hand
 import { superagentesBulkStatus } from '../providers/superagentes/provider.js';
 import { normalizePhone } from '../webhook/schema.js';
 import { adminAuth } from './auth.js';
+import { createConsoleApi } from './console-api.js';
+import { createConsoleRouter } from './console.js';
 import { createDeliveryRoutes } from './deliveries.js';
 import { invalid, limitOf, route } from './http.js';
 import { newestRecords } from './lists.js';
@@ -31,6 +33,8 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   const { config, actions, logger } = deps;
   const records = createHandoffRecords(deps.redis, deps.keys);
   const router = express.Router();
+  // The console's page answers 401 by itself (with the page that asks for the token).
+  router.use(createConsoleRouter(config.adminToken));
   router.use('/admin', adminAuth(config.adminToken));
   router.use('/admin', express.json({ limit: '16kb' }));
 
@@ -64,6 +68,8 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
       handoff: record ? { id: record.id, provider: record.provider, state: record.state, attempts: record.attempts, lastError: record.lastError } : null,
     };
   }
+
+  router.use(createConsoleApi(deps, view, refOf));
 
   router.get(
     '/admin/conversations/:channel/:phone',

@@ -1,4 +1,5 @@
 import { Job } from 'bullmq';
+import type { Timeline } from '../timeline/store.js';
 import type { Logger } from 'pino';
 import type { ConfiguredChannel, ChannelMessage, HandoffEndEvent } from '../channels/types.js';
 import { isAsyncChannel, type Config } from '../config/index.js';
@@ -36,6 +37,8 @@ export interface ConversationActionsDeps {
   firstResponse?: Pick<FirstResponseWatch, 'answered'>;
   logger: Logger;
   observer?: ReleaseObserver;
+  /** The console's timeline (SPEC §14): releases, takeovers, retries, what the customer is told. */
+  timeline?: Pick<Timeline, 'append'>;
 }
 
 export type ReleaseCause = 'admin' | 'platform_event' | 'first_response';
@@ -151,6 +154,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
       });
       if (verdict.kind === 'person' && verdict.effect === 'takeover') {
         if (!verdict.wasByPhone) deps.observer?.released?.('phone');
+        await deps.timeline?.append(ref, [{ at: new Date(now).toISOString(), type: 'takeover', by: 'phone', handoffId: null }]);
         logger.info({ channel: ref.channel, phone: ref.phone, messageId: message.messageId }, 'a person answered from the phone: the conversation is with a human, the bot stays quiet');
       }
       if (verdict.kind === 'person' && verdict.effect === 'platform' && verdict.handoffId && deps.firstResponse) {
@@ -179,6 +183,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
         const wasWithHuman = isWithHuman(effectiveState(conversation, Date.now()));
         await commitOrBusy(lock, { conversation: { fields: BACK_TO_BOT, ttlMs: idleTtlMs } });
         if (wasWithHuman) deps.observer?.released?.(cause);
+        await deps.timeline?.append(ref, [{ at: new Date().toISOString(), type: 'release', cause, handoffId: conversation.handoffId }]);
         return { released: true, conversation: { ...conversation, ...BACK_TO_BOT }, wasWithHuman, handoffId: conversation.handoffId };
       });
     },
@@ -188,6 +193,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
         throw new AppError('conversation_busy', 'lost the conversation lock while giving it back to the bot; retry the message', 503, { retryable: true });
       }
       deps.observer?.released?.('platform_status');
+      await deps.timeline?.append(lock.ref, [{ at: new Date().toISOString(), type: 'release', cause: 'platform_status', handoffId: null }]);
     },
 
     async retryHandoff(id) {
@@ -233,6 +239,9 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
           },
         });
         if (reopened === 'not_failed') throw new AppError('not_failed', 'the handoff is no longer failed', 409);
+        await deps.timeline?.append(lock.ref, [
+          { at: new Date(now).toISOString(), type: 'handoff', id, provider: retried.provider, state: 'pending', attempts: 0, lastError: null, leg: 0, summary: 'retried by an operator' },
+        ]);
         try {
           await deps.handoffs.enqueue(retried);
         } catch (error) {
@@ -252,6 +261,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
           .map((outgoing) => newDelivery(ref, { messageId, to: conversation.address ?? ref.phone, toKind: conversation.addressKind ?? 'phone', outgoing }));
         await commitOrBusy(lock, { deliveries });
       });
+      await deps.timeline?.append(ref, [{ at: new Date().toISOString(), type: 'reply', text }]);
       await deps.scheduleOutboxDrain(ref);
       return true;
     },

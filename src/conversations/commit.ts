@@ -11,6 +11,7 @@ import { IN_PROGRESS } from './message-records.js';
 import { conversationFields, type Conversation } from './state.js';
 import { ECHO_TTL_MS } from '../delivery/echoes.js';
 import { epochOrNull } from '../delivery/outbox.js';
+import { indexMember, TIMELINE_FALLBACK_TTL_MS, TIMELINE_MAX_EVENTS } from '../timeline/store.js';
 import type { BatchCommit, CommitResult, ConversationLock, TurnCommit, TurnCommitter } from './types.js';
 
 export interface TurnCommitterOptions {
@@ -50,6 +51,7 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
       commit.send ? keys.sentLedger(channel, phone) : conversation,
       commit.send ? keys.sendLease(channel, phone) : conversation,
       commit.transcript ? keys.transcript(channel, phone) : conversation,
+      commit.timeline ? keys.timeline(channel, phone) : conversation,
       ...(commit.deliveries ?? []).map((d) => keys.delivery(channel, phone, d.id)),
     ];
   }
@@ -83,6 +85,14 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
       spec.cancelledAt = new Date(now).toISOString();
       if (commit.keep && Object.keys(commit.keep).length > 0) spec.keep = conversationFields(commit.keep, now);
     }
+    if (commit.timeline && commit.timeline.events.length > 0) {
+      spec.timeline = {
+        append: commit.timeline.events.map((e) => JSON.stringify(e)),
+        max: TIMELINE_MAX_EVENTS,
+        ttlMs: TIMELINE_FALLBACK_TTL_MS,
+        ...(commit.timeline.name ? { name: commit.timeline.name } : {}),
+      };
+    }
     if (commit.deliveries?.length) {
       spec.deliveries = commit.deliveries.map((d) => ({ id: d.id, fields: d.fields, ttlMs: DELIVERY_RECORD_TTL_MS }));
       spec.outboxTtlMs = DELIVERY_RECORD_TTL_MS;
@@ -104,6 +114,8 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
     } else if (handoff) {
       filings.push(() => handoffIndex.file(handoff.reopen, 'pending', now));
     }
+    // The console's list, newest activity first (SPEC §14).
+    if (commit.timeline) filings.push(() => redis.zadd(keys.conversationIndex(), 'GT', now, indexMember(lock.ref)));
     for (const delivery of commit.deliveries ?? []) {
       filings.push(() => deliveryIndex.file(delivery.id, 'pending', now, { ref: lock.ref, ttlMs: DELIVERY_RECORD_TTL_MS }));
     }

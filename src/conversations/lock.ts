@@ -69,7 +69,7 @@ export function createTurnLock(options: TurnLockOptions): TurnLock {
     const spec = JSON.stringify({ token: lock.token, release: true });
     const conversation = keys.conversation(channel, phone);
     return leaveInBackground(
-      () => run('commit-turn', [conversation, keys.lockQueue(channel, phone), keys.lockLeases(channel, phone), conversation, keys.inbox(channel, phone), keys.outbox(channel, phone), conversation, conversation, conversation, conversation], [spec]),
+      () => run('commit-turn', [conversation, keys.lockQueue(channel, phone), keys.lockLeases(channel, phone), conversation, keys.inbox(channel, phone), keys.outbox(channel, phone), conversation, conversation, conversation, conversation, conversation], [spec]),
       lock.ref,
       options.logger,
     );

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { HandoffJob, PastLeg } from '../handoff/job.js';
+import type { TimelineEvent } from '../timeline/events.js';
 import type { Conversation } from './state.js';
 
 /**
@@ -86,6 +87,12 @@ export interface TurnCommit {
    * with the conversation (`ttlMs` when the conversation has no expiry).
    */
   transcript?: { append: string[]; keep: number; ttlMs: number };
+  /**
+   * Events for the operator console's timeline (SPEC §14; kept to its last 200, with the
+   * conversation), and the customer's name as the channel gave it. The conversation also
+   * moves to the top of the console's list.
+   */
+  timeline?: { events: TimelineEvent[]; name: string | null };
 }
 
 /** What {@link TurnCommitter.commitBatch} reports besides the result. */

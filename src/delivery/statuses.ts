@@ -3,6 +3,7 @@ import type { StatusReport } from '../channels/types.js';
 import type { Identity } from '../identity/resolver.js';
 import type { Keys } from '../keys.js';
 import type { DeliveryObserver } from '../observability/observers.js';
+import type { Timeline } from '../timeline/store.js';
 import type { RedisClient } from '../redis/connection.js';
 import { scriptsFor } from '../redis/scripts.js';
 import { createDeliveryRecords, DELIVERY_RECORD_TTL_MS } from './records.js';
@@ -25,6 +26,8 @@ export function createStatusRecorder(deps: {
   identity: Pick<Identity, 'phoneKey' | 'lookup'>;
   logger: Logger;
   observer?: DeliveryObserver;
+  /** The console's timeline (SPEC §14): each status the channel reports. */
+  timeline?: Pick<Timeline, 'append'>;
 }): StatusRecorder {
   const { redis, keys, logger } = deps;
   const run = scriptsFor(redis);
@@ -41,6 +44,9 @@ export function createStatusRecorder(deps: {
     const lastError = report.error ? `whatsapp_${report.error.code ?? 'failed'}: ${report.error.title}` : '';
     const spec = { status: report.status, at: report.at, lastError, finishedAt: new Date(now).toISOString(), failedTtlMs: DELIVERY_RECORD_TTL_MS };
     const reply = await run<string[]>('delivery-status', [keys.delivery(report.channel, customer, deliveryId)], [JSON.stringify(spec)]);
+    await deps.timeline?.append({ channel: report.channel, phone: customer }, [
+      { at: new Date(report.at || now).toISOString(), type: 'delivery', id: deliveryId, state: report.status === 'failed' ? 'failed' : 'sent', status: report.status, ...(lastError ? { lastError } : {}) },
+    ]);
     if (reply[0] !== 'failed') return;
     await records.index.file(deliveryId, 'failed', now);
     if (reply[1] !== 'failed') deps.observer?.delivery?.(report.channel, 'failed');

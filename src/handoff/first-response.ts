@@ -1,3 +1,4 @@
+import type { Timeline } from '../timeline/store.js';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import { PHONE_SIGNAL_KINDS } from '../channels/registry.js';
@@ -43,7 +44,18 @@ export interface FirstResponseWatch {
   answered(ref: ConversationRef, handoffId: string, at: number): Promise<boolean>;
 }
 
-export function createFirstResponseWatch(deps: { config: Config; redis: RedisClient; keys: Keys; queue: Queue; observer?: FirstResponseObserver }): FirstResponseWatch {
+/** How long the times to a first human response are kept for `/admin/figures` (which reads the last 24 h). */
+const FIRST_RESPONSES_KEPT_MS = 7 * 24 * 3_600_000;
+
+export function createFirstResponseWatch(deps: {
+  config: Config;
+  redis: RedisClient;
+  keys: Keys;
+  queue: Queue;
+  observer?: FirstResponseObserver;
+  /** The console's timeline (SPEC §14). */
+  timeline?: Pick<Timeline, 'append'>;
+}): FirstResponseWatch {
   const { config, redis, keys } = deps;
   return {
     async start(job) {
@@ -69,7 +81,18 @@ export function createFirstResponseWatch(deps: { config: Config; redis: RedisCli
       const done = Date.parse(finishedAt ?? '');
       // An answer seen before the platform said done (MeHub may post it first) counts from then.
       if ((await redis.hsetnx(key, 'firstResponseAt', new Date(Math.max(at, Number.isFinite(done) ? done : at)).toISOString())) !== 1) return false;
-      if (Number.isFinite(done)) deps.observer?.answered?.(ref.channel, Math.max(0, at - done) / 1000);
+      if (Number.isFinite(done)) {
+        const seconds = Math.max(0, at - done) / 1000;
+        deps.observer?.answered?.(ref.channel, seconds);
+        // For the console's figures (SPEC §14): p50 / p90 over the last 24 h.
+        await redis
+          .multi()
+          .zadd(keys.firstResponses(), at, `${seconds.toFixed(3)}:${handoffId}`)
+          .zremrangebyscore(keys.firstResponses(), '-inf', at - FIRST_RESPONSES_KEPT_MS)
+          .exec()
+          .catch(() => undefined);
+      }
+      await deps.timeline?.append(ref, [{ at: new Date(at).toISOString(), type: 'first_response', handoffId }]);
       return true;
     },
   };

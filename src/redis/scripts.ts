@@ -30,7 +30,8 @@ export type ScriptName =
   | 'heartbeat'
   | 'index-forget-if'
   | 'index-move'
-  | 'poll';
+  | 'poll'
+  | 'timeline-append';
 
 interface ScriptSource {
   name: string;
@@ -77,8 +78,8 @@ const defined = new WeakSet<object>();
  * scripts made that copy ~125 µs per flush (bench P8's profile).
  */
 export const VARIADIC_KEYS: Readonly<Record<string, readonly [number, number]>> = {
-  // conversation, lock ×2, message, inbox, outbox, handoff, sent ledger, send lease, transcript + up to 4 deliveries
-  'commit-turn': [10, 14],
+  // conversation, lock ×2, message, inbox, outbox, handoff, sent ledger, send lease, transcript, timeline + up to 4 deliveries
+  'commit-turn': [11, 15],
   // record, conversation, outbox + up to 2 deliveries
   'handoff-finish': [3, 5],
   // outbox, record, sent ledger, send lease + up to 8 echo ids

@@ -8,6 +8,7 @@ import type { ToolzzClient } from '../toolzz/client.js';
 import { createBotCaller } from './bot.js';
 import { decideTurn, needsBot } from './decide.js';
 import type { StatusChecker } from './status-check.js';
+import { timelineOf } from './timeline.js';
 import { transcriptOf } from './transcript.js';
 import type { Turn, TurnContext } from './types.js';
 
@@ -61,7 +62,9 @@ export function createTurn(deps: TurnDeps): Turn {
       const decision = decideTurn(ctx, answer);
       if (decision.expired) deps.observer?.released?.('ttl');
       const transcript = transcriptOf(ctx, decision);
-      return { outcome: decision.outcome, events: decision.events, commit: transcript ? { ...decision.commit, transcript } : decision.commit, handoff: decision.handoff };
+      const timeline = timelineOf(ctx, decision);
+      const commit = { ...decision.commit, ...(transcript ? { transcript } : {}), ...(timeline ? { timeline } : {}) };
+      return { outcome: decision.outcome, events: decision.events, commit, handoff: decision.handoff };
     },
 
     async queueHandoff(job, log) {

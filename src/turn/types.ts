@@ -70,7 +70,7 @@ export interface TurnDecision {
   /** For the asynchronous path's outbox. */
   events: CustomerEvent[];
   /** The conversation write and handoff record, for the caller's commit (it adds its own parts). */
-  commit: Pick<TurnCommit, 'conversation' | 'handoff' | 'transcript'>;
+  commit: Pick<TurnCommit, 'conversation' | 'handoff' | 'transcript' | 'timeline'>;
   /** A handoff to queue once the commit created its record (see {@link Turn.queueHandoff}). */
   handoff: HandoffJob | null;
   /** The human period had run out (SPEC §1): counted as a release by `ttl`. */

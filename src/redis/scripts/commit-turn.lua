@@ -25,7 +25,8 @@
   KEYS[8] sent ledger      (KEYS[1] without `send`)
   KEYS[9] send lease       (KEYS[1] without `send`)
   KEYS[10] transcript      (list of lines, oldest first; KEYS[1] without `transcript`)
-  KEYS[11…] delivery records, in the order of `deliveries`
+  KEYS[11] timeline        (list of JSON events, oldest first; KEYS[1] without `timeline`)
+  KEYS[12…] delivery records, in the order of `deliveries`
   ARGV[1] JSON {
     token, release (bool),
     fields {field: value}, unset [field], ttlMs      -- the conversation
@@ -36,7 +37,9 @@
     inbox {count, head},                             -- pop `count` entries, the first being `head`
     deliveries [{id, fields, ttlMs}], outboxTtlMs,
     send {lease {token, perPartMs, marginMs}, ledgerTtlMs},  -- optional (see above)
-    transcript {append [line], keep, ttlMs}          -- optional: SPEC §13 (below)
+    transcript {append [line], keep, ttlMs},         -- optional: SPEC §13 (below)
+    timeline {append [JSON event], max, ttlMs, name?} -- optional: SPEC §14, the console's
+                                                     -- timeline (and the customer's name)
   }
   With `transcript`, the turn's lines go to the end of the customer's transcript, which keeps
   its last `keep` and expires with the conversation; a handoff created here first gets the
@@ -75,7 +78,7 @@ if superseded then
     if first and cjson.decode(first).id == inbox.head then redis.call('LPOP', KEYS[5], inbox.count) end
     redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
   end
-  queueDeliveries(KEYS[6], 10, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
+  queueDeliveries(KEYS[6], 11, spec.deliveries, spec.outboxTtlMs, gen, spec.cancelledAt)
   if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
   return {'superseded', tostring(redis.call('LLEN', KEYS[5]))}
 end
@@ -125,7 +128,7 @@ if inbox and inbox.count > 0 then
   redis.call('HDEL', KEYS[1], 'inflight', 'inflightTries')
 end
 
-queueDeliveries(KEYS[6], 10, spec.deliveries, spec.outboxTtlMs, gen)
+queueDeliveries(KEYS[6], 11, spec.deliveries, spec.outboxTtlMs, gen)
 
 local transcript = spec.transcript
 if transcript then
@@ -135,12 +138,21 @@ if transcript then
   redis.call('PEXPIRE', KEYS[10], ttl > 0 and ttl or transcript.ttlMs)
 end
 
+local timeline = spec.timeline
+if timeline then
+  redis.call('RPUSH', KEYS[11], unpack(timeline.append))
+  redis.call('LTRIM', KEYS[11], -timeline.max, -1)
+  if timeline.name and spec.fields then redis.call('HSET', KEYS[1], 'name', timeline.name) end
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('PEXPIRE', KEYS[11], ttl > 0 and ttl or timeline.ttlMs)
+end
+
 local left = redis.call('LLEN', KEYS[5])
 local sending = '0'
 local send = spec.send
 if send and spec.deliveries and #spec.deliveries > 0 and left == 0
   and redis.call('LLEN', KEYS[6]) == #spec.deliveries and redis.call('EXISTS', KEYS[9]) == 0 then
-  beginTry(KEYS[11], KEYS[8], KEYS[9], spec.deliveries[1].id, send.lease, send.ledgerTtlMs)
+  beginTry(KEYS[12], KEYS[8], KEYS[9], spec.deliveries[1].id, send.lease, send.ledgerTtlMs)
   sending = '1'
 end
 
