@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultChannels, message, startHarness, BRPEX_TOKEN, type Harness } from '../helpers/harness.js';
+import { deliverEvolutionWebhook, evolutionUpsert } from '../../src/sandbox/evolution.js';
+import { asyncChannels, defaultChannels, EVO_TOKEN, message, startHarness, BRPEX_TOKEN, type Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /**
@@ -27,11 +28,13 @@ beforeAll(async () => {
   h = await startHarness({
     worker: true,
     adminToken: ADMIN,
-    channels: () => ({
+    channels: (replyUrl) => ({
+      ...asyncChannels(replyUrl),
       ...defaultChannels(),
       loja: { auth: { token: 'console-loja-token' }, bot: { id: '6b3c9f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b' }, handoff: { provider: 'brpex', subdomain: 'minhaempresa', token: BRPEX_TOKEN } },
     }),
   });
+  h.evolution.webhookUrl = `${h.url}/webhooks/evo`;
 });
 afterAll(async () => {
   await browser?.close();
@@ -89,7 +92,21 @@ describe('the operator console', () => {
     const handed = await says('vendas', human, 'quero um atendente', 'Helena Humana');
     await h.settled(handed.body.handoffId as string);
 
+    // A person answering from the shop's phone (Evolution).
+    const byPhone = newPhone();
+    await deliverEvolutionWebhook(`${h.url}/webhooks/evo`, evolutionUpsert({ instance: 'loja', phone: byPhone, pushName: 'Pedro Telefone', text: 'oi' }), { authorization: `Bearer ${EVO_TOKEN}` });
+    await h.evolution.waitForSent(1);
+    await h.evolution.phoneSend(byPhone, 'Oi, aqui é a Júlia, da loja.');
+    // A handoff BRPEX is slow to take: pending meanwhile.
+    const pending = newPhone();
+    h.brpex.inject('dispatch', ...Array.from({ length: 5 }, () => ({ delayMs: 3_000 })));
+    await says('loja', pending, 'quero um atendente', 'Paulo Pendente');
+
     const page = await open();
+    await expect.poll(() => rowOf(page, pending).locator('.badge').textContent()).toBe('handoff pending');
+    await expect.poll(() => rowOf(page, byPhone).locator('.badge').textContent()).toBe('human');
+    expect(await rowOf(page, byPhone).textContent()).toContain('a person on the phone');
+    h.brpex.reset();
     await expect.poll(() => rowOf(page, bot).count()).toBe(1);
     await expect.poll(() => rowOf(page, failed).locator('.badge').textContent()).toBe('handoff failed');
     await expect.poll(() => rowOf(page, human).locator('.badge').textContent()).toBe('human');
@@ -97,13 +114,19 @@ describe('the operator console', () => {
     expect(await rowOf(page, human).textContent()).toContain('helpdesk (mehub)');
     expect(await page.locator('#fig-done').textContent()).not.toBe('–');
 
+    // Each filter: the rows it must show and those it must not, polled together (the list is replaced as a whole).
+    const shows = async (inside: string[], outside: string[]) =>
+      (await Promise.all(inside.map(async (p) => (await rowOf(page, p).count()) === 1))).every(Boolean) &&
+      (await Promise.all(outside.map(async (p) => (await rowOf(page, p).count()) === 0))).every(Boolean);
+    await page.selectOption('#f-state', 'human:phone');
+    await expect.poll(() => shows([byPhone], [human, bot, failed])).toBe(true);
     await page.selectOption('#f-state', 'handoff_failed');
-    await expect.poll(() => rowOf(page, bot).count()).toBe(0);
-    expect(await rowOf(page, failed).count()).toBe(1);
+    await expect.poll(() => shows([failed], [bot, human, byPhone])).toBe(true);
+    await page.selectOption('#f-state', 'human');
+    await expect.poll(() => shows([human, byPhone], [bot, failed])).toBe(true);
     await page.selectOption('#f-state', '');
     await page.selectOption('#f-channel', 'vendas');
-    await expect.poll(() => rowOf(page, failed).count()).toBe(0);
-    expect(await rowOf(page, bot).count()).toBe(1);
+    await expect.poll(() => shows([bot, human], [failed, byPhone])).toBe(true);
     await page.selectOption('#f-channel', '');
     const only = async (phone: string) => (await page.locator('#rows tr').count()) === 1 && (await rowOf(page, phone).count()) === 1;
     await page.fill('#f-q', 'helena hum');
