@@ -67,7 +67,8 @@ export function createConsoleApi(deps: AdminDeps, view: View, refOf: (req: Reque
     if (Object.keys(hash).length === 0) return null;
     const conversation = conversationFromHash(hash);
     const name = hash.name || null;
-    const at = score ?? (Number(hash.updatedAt) || null);
+    // The index entry of a busy conversation is refreshed every few seconds; its own last write may be newer.
+    const at = Math.max(score ?? 0, Number(hash.updatedAt) || 0) || null;
     return {
       conversation,
       name,
@@ -109,9 +110,10 @@ export function createConsoleApi(deps: AdminDeps, view: View, refOf: (req: Reque
               const customer = await deps.identity.lookup(name, address).catch(() => null);
               if (!customer) return null;
               const ref = { channel: name, phone: customer };
-              const [stored, score] = await Promise.all([item(ref, null), redis.zscore(keys.conversationIndex(), indexMember(ref))]);
+              const score = await redis.zscore(keys.conversationIndex(), indexMember(ref));
+              const stored = await item(ref, score === null ? null : Number(score));
               if (!stored || !stateMatches(stored.conversation, state, takenByRaw)) return null;
-              return { ...(await stored.row()), ...(score !== null ? { lastActivityAt: new Date(Number(score)).toISOString() } : {}) };
+              return stored.row();
             }),
           )
         ).filter((row): row is Record<string, unknown> => row !== null);

@@ -11,7 +11,7 @@ import { IN_PROGRESS } from './message-records.js';
 import { conversationFields, type Conversation } from './state.js';
 import { ECHO_TTL_MS } from '../delivery/echoes.js';
 import { epochOrNull } from '../delivery/outbox.js';
-import { indexMember, TIMELINE_FALLBACK_TTL_MS, TIMELINE_MAX_EVENTS } from '../timeline/store.js';
+import { INDEX_EVERY_MS, indexMember, TIMELINE_FALLBACK_TTL_MS, TIMELINE_MAX_EVENTS } from '../timeline/store.js';
 import type { BatchCommit, CommitResult, ConversationLock, TurnCommit, TurnCommitter } from './types.js';
 
 export interface TurnCommitterOptions {
@@ -91,6 +91,8 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
         max: TIMELINE_MAX_EVENTS,
         ttlMs: TIMELINE_FALLBACK_TTL_MS,
         ...(commit.timeline.name ? { name: commit.timeline.name } : {}),
+        at: now,
+        indexEveryMs: INDEX_EVERY_MS,
       };
     }
     if (commit.deliveries?.length) {
@@ -104,7 +106,7 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
   async function commitTurn(lock: ConversationLock, commit: TurnCommit): Promise<BatchCommit> {
     const now = Date.now();
     const handoff = commit.handoff;
-    const committing = guarded(run<[CommitResult, string?, string?, string?]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
+    const committing = guarded(run<[CommitResult, string?, string?, string?, string?]>('commit-turn', commitKeys(lock, commit), [commitSpec(lock, commit, now)]));
     // Issued in the same tick as the commit: one write on a single server (auto-pipelining).
     // An entry filed for a commit that then turned out 'lost' finds no record and is skipped.
     const filings: (() => Promise<unknown>)[] = [];
@@ -114,12 +116,14 @@ export function createTurnCommitter(options: TurnCommitterOptions): TurnCommitte
     } else if (handoff) {
       filings.push(() => handoffIndex.file(handoff.reopen, 'pending', now));
     }
-    // The console's list, newest activity first (SPEC §14).
-    if (commit.timeline) filings.push(() => redis.zadd(keys.conversationIndex(), 'GT', now, indexMember(lock.ref)));
     for (const delivery of commit.deliveries ?? []) {
       filings.push(() => deliveryIndex.file(delivery.id, 'pending', now, { ref: lock.ref, ttlMs: DELIVERY_RECORD_TTL_MS }));
     }
     const [reply] = await Promise.all([committing, fileInBackground(filings, options.logger)]);
+    if (reply[4] === '1') {
+      // The console's list, newest activity first (SPEC §14): after the commit, not awaited.
+      redis.zadd(keys.conversationIndex(), 'GT', now, indexMember(lock.ref)).catch((error: unknown) => options.logger?.warn({ err: error }, 'could not move the conversation up the console’s list'));
+    }
     if (reply[0] === 'superseded' && commit.deliveries?.length) {
       // Filed pending in the same tick as the commit; they were recorded cancelled.
       await fileInBackground(commit.deliveries.map((d) => () => deliveryIndex.file(d.id, 'cancelled', now)), options.logger);

@@ -16,6 +16,11 @@ export type { TimelineEvent } from './events.js';
  */
 
 export const TIMELINE_MAX_EVENTS = 200;
+/**
+ * How often a busy conversation's entry in the console's list is refreshed: an event moves it
+ * up at most this often (one ZADD in the index's own slot, not in the conversation's script).
+ */
+export const INDEX_EVERY_MS = 5_000;
 /** How long a timeline is kept when its conversation has no expiry (or is gone): a day. */
 export const TIMELINE_FALLBACK_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -39,10 +44,12 @@ export function createTimeline(redis: RedisClient, keys: Keys, logger?: Logger):
       if (events.length === 0) return;
       const now = Date.now();
       try {
-        await Promise.all([
-          run('timeline-append', [keys.timeline(ref.channel, ref.phone), keys.conversation(ref.channel, ref.phone)], [TIMELINE_MAX_EVENTS, TIMELINE_FALLBACK_TTL_MS, ...events.map((e) => JSON.stringify(e))]),
-          redis.zadd(keys.conversationIndex(), 'GT', now, indexMember(ref)),
-        ]);
+        const index = await run<number>(
+          'timeline-append',
+          [keys.timeline(ref.channel, ref.phone), keys.conversation(ref.channel, ref.phone)],
+          [TIMELINE_MAX_EVENTS, TIMELINE_FALLBACK_TTL_MS, now, INDEX_EVERY_MS, ...events.map((e) => JSON.stringify(e))],
+        );
+        if (index === 1) await redis.zadd(keys.conversationIndex(), 'GT', now, indexMember(ref));
       } catch (error) {
         logger?.warn({ err: error, channel: ref.channel, phone: ref.phone }, 'could not add to the conversation’s timeline');
       }

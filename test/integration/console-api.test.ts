@@ -104,6 +104,21 @@ describe('the conversations list', () => {
     expect(cursor).toBeNull();
   });
 
+  it('a busy conversation moves up the list at most every 5 s (one ZADD, not one per message); it shows its own last activity', async () => {
+    const phone = newPhone();
+    const member = indexMember({ channel: 'brpex', phone });
+    await says('brpex', phone, 'oi');
+    const first = Number(await h.redis.zscore(h.keys.conversationIndex(), member));
+    expect(first).toBeGreaterThan(0);
+    await says('brpex', phone, 'de novo');
+    await says('brpex', phone, 'e mais uma');
+    expect(Number(await h.redis.zscore(h.keys.conversationIndex(), member))).toBe(first);
+    const updatedAt = Number(await h.redis.hget(h.keys.conversation('brpex', phone), 'updatedAt'));
+    const [row] = (await list(`q=${phone}`)).conversations;
+    expect(Date.parse(row?.lastActivityAt ?? '')).toBe(updatedAt);
+    expect(updatedAt).toBeGreaterThanOrEqual(first);
+  });
+
   it('a conversation that expired leaves the index when a listing meets it; bad parameters are 400', async () => {
     const phone = newPhone();
     await says('brpex', phone, 'oi');

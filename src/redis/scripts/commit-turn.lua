@@ -38,14 +38,17 @@
     deliveries [{id, fields, ttlMs}], outboxTtlMs,
     send {lease {token, perPartMs, marginMs}, ledgerTtlMs},  -- optional (see above)
     transcript {append [line], keep, ttlMs},         -- optional: SPEC §13 (below)
-    timeline {append [JSON event], max, ttlMs, name?} -- optional: SPEC §14, the console's
-                                                     -- timeline (and the customer's name)
+    timeline {append [JSON event], max, ttlMs, name?, at, indexEveryMs}
+                                                     -- optional: SPEC §14, the console's timeline
+                                                     -- (and the customer's name)
   }
   With `transcript`, the turn's lines go to the end of the customer's transcript, which keeps
   its last `keep` and expires with the conversation; a handoff created here first gets the
   lines before them (its note's `{transcript}`) in its record's `transcript` field.
   Returns {'ok', entries left in the inbox, '1' when the first reply's try was begun else '0',
-           the conversation's lastInboundAt ('' = unknown: SPEC §13)} |
+           the conversation's lastInboundAt ('' = unknown: SPEC §13),
+           '1' when the caller is to move the conversation up the console's list (its index
+           entry is refreshed at most every `timeline.indexEveryMs`: `indexedAt`) else '0'} |
           {'lost'} | {'superseded', entries left in the inbox} |
           {'not_failed'} (re-open of a handoff that is no longer failed; nothing written, lock kept)
 ]]
@@ -139,12 +142,19 @@ if transcript then
 end
 
 local timeline = spec.timeline
+local index = '0'
 if timeline then
   redis.call('RPUSH', KEYS[11], unpack(timeline.append))
   redis.call('LTRIM', KEYS[11], -timeline.max, -1)
   if timeline.name and spec.fields then redis.call('HSET', KEYS[1], 'name', timeline.name) end
   local ttl = redis.call('PTTL', KEYS[1])
   redis.call('PEXPIRE', KEYS[11], ttl > 0 and ttl or timeline.ttlMs)
+  if ttl > 0 and timeline.at - (tonumber(redis.call('HGET', KEYS[1], 'indexedAt') or '0') or 0) >= timeline.indexEveryMs then
+    redis.call('HSET', KEYS[1], 'indexedAt', tostring(timeline.at))
+    index = '1'
+  elseif ttl <= 0 then
+    index = '1'
+  end
 end
 
 local left = redis.call('LLEN', KEYS[5])
@@ -157,4 +167,4 @@ if send and spec.deliveries and #spec.deliveries > 0 and left == 0
 end
 
 if spec.release then leaveQueue(KEYS[2], KEYS[3], spec.token) end
-return {'ok', tostring(left), sending, redis.call('HGET', KEYS[1], 'lastInboundAt') or ''}
+return {'ok', tostring(left), sending, redis.call('HGET', KEYS[1], 'lastInboundAt') or '', index}
