@@ -248,6 +248,12 @@ async function main(): Promise<void> {
   await mehub.waitFor((r) => r.route === 'transfer' && r.applied, 2, 15_000);
   say(`    ${bold('MeHub')}: Ana's chat transferred to channel xyz789abc123def4 (a human has it now)`);
   await whatsappSays('Oi? Alguém?', false);
+  // Processed in the background: wait until its turn is on the conversation's timeline (SPEC §14) before the attendant closes the chat.
+  for (let i = 0; i < 100; i++) {
+    const { events } = (await adminGet(`/admin/conversations/loja-wa/${ana}/timeline`)) as { events: { type: string; text?: string | null }[] };
+    if (events.some((e) => e.type === 'message' && e.text === 'Oi? Alguém?')) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   say(dim('    (nothing is sent and the bot is not asked: the human sees it on MeHub)'));
   const humanChat = mehub.openChat(ana, 'xyz789abc123def4');
   const ended = await mehub.closeChat(humanChat?.token as string);
@@ -350,8 +356,18 @@ async function main(): Promise<void> {
   say(dim('    (and the MeHub notes above carry the conversation so far: scene 1’s note lists João’s first message and the bot’s answer)'));
 
   say();
+  say(bold('11. The operator console (SPEC §14): GET /admin/console in a browser; the JSON it reads'));
+  const listed = (await adminGet(`/admin/conversations?q=${ana}`)).conversations as { channel: string; name: string | null; state: string; takenBy: string | null; lastActivityAt: string }[];
+  for (const c of listed) say(`    /admin/conversations?q=${ana} → ${c.channel}: ${c.name ?? 'sem nome'}, ${c.state}${c.takenBy ? ` (${c.takenBy})` : ''}, last activity ${c.lastActivityAt}`);
+  const { events } = (await adminGet(`/admin/conversations/loja-wa/${ana}/timeline`)) as { events: { type: string; text?: string | null; state?: string; provider?: string; cause?: string }[] };
+  say(`    its timeline (${events.length} events): ${events.map((e) => (e.type === 'handoff' ? `handoff ${e.provider ?? ''} ${e.state ?? ''}` : e.type === 'delivery' ? `delivery ${e.state ?? ''}` : e.type === 'release' ? `release (${e.cause ?? ''})` : e.type)).join(' → ')}`);
+  const figures = await adminGet('/admin/figures');
+  say(`    /admin/figures → ${JSON.stringify(figures.handoffs)} handoffs in 24 h, ${String(figures.deliveriesFailed)} failed deliveries`);
+
+  say();
   say(bold('Done: every handoff performed once; the WhatsApp customer came back to the bot; the bot went quiet for the person on the phone; one customer across two addresses; a handoff waited for the opening; one failed over to another helpdesk; a late message went as a template.'));
   const log = output.join('');
+  if (process.env.DEMO_SERVICE_LOG) writeFileSync(process.env.DEMO_SERVICE_LOG, log);
   if (/"level":(50|60)/.test(log)) say(dim('(the service logged errors; run with LOG_LEVEL=debug to see them)'));
 }
 
