@@ -200,12 +200,9 @@ export function createConsoleApi(deps: AdminDeps, view: View, refOf: (req: Reque
 
   router.get(
     '/admin/channels',
-    route(async (_req, res) => {
-      await Promise.resolve();
-      res.json({
-        channels: Object.entries(config.channels).map(([name, c]) => ({ name, kind: c.kind ?? 'json', provider: c.handoff.provider })),
-      });
-    }),
+    (_req, res) => {
+      res.json({ channels: Object.entries(config.channels).map(([name, c]) => ({ name, kind: c.kind ?? 'json', provider: c.handoff.provider })) });
+    },
   );
 
   router.get(

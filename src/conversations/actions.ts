@@ -1,5 +1,4 @@
 import { Job } from 'bullmq';
-import type { Timeline } from '../timeline/store.js';
 import type { Logger } from 'pino';
 import type { ConfiguredChannel, ChannelMessage, HandoffEndEvent } from '../channels/types.js';
 import { isAsyncChannel, type Config } from '../config/index.js';
@@ -19,6 +18,7 @@ import type { RedisClient } from '../redis/connection.js';
 import { createOwnMessages, type OwnMessageVerdict } from './own-messages.js';
 import { BACK_TO_BOT, conversationTtlMs, effectiveState, isWithHuman, type Conversation } from './state.js';
 import type { ConversationLock, ConversationRef, HeldTurn, NewDelivery, TurnCommit, TurnCommitter, TurnLock } from './types.js';
+import type { Timeline } from '../timeline/store.js';
 
 /** An operator action or a platform event waits this long for the customer's turn. */
 const ACTION_LOCK_WAIT_MS = 10_000;

@@ -1,4 +1,3 @@
-import type { Timeline } from '../timeline/store.js';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import { PHONE_SIGNAL_KINDS } from '../channels/registry.js';
@@ -9,6 +8,7 @@ import type { Keys } from '../keys.js';
 import type { FirstResponseObserver } from '../observability/observers.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { HandoffJob } from './job.js';
+import type { Timeline } from '../timeline/store.js';
 
 /**
  * The first-response watchdog (SPEC §12): when a handoff is done on a channel with
