@@ -36,7 +36,7 @@ export function createWorkerService(core: Core): WorkerService {
   });
   // Replies are tried by the outbox worker, and by the inbox drain that wrote one (one job per message).
   const outboxStore = createOutbox(redis, keys, { perPartMs: config.delivery.timeoutMs });
-  const attempts = createDeliveryAttempts({ config, outbox: outboxStore, channels, logger, observer: metrics.delivery, timeline: core.timeline });
+  const attempts = createDeliveryAttempts({ config, outbox: outboxStore, channels, logger, observer: metrics.delivery });
   const inbox = createInboxWorker({ config, keys, locks: conversations, commits: conversations, inbox: core.inboxStore, turn: core.turn, channels, lanes, attempts, logger });
   const outbox = createOutboxWorker({ config, keys, outbox: outboxStore, attempts, logger, observer: metrics.delivery });
   const maintenance = createMaintenanceWorker({

@@ -6,7 +6,6 @@ import { classifyFailure, isUpstreamError } from '../errors.js';
 import { retryDelayMs } from '../handoff/retry.js';
 import type { DeliveryObserver } from '../observability/observers.js';
 import { isRedisError } from '../redis/errors.js';
-import type { Timeline } from '../timeline/store.js';
 import type { BegunTry, Outbox } from './outbox.js';
 
 /** How one try of a delivery ended. `next`: the outbox's head afterwards (null: empty). */
@@ -31,8 +30,6 @@ export interface DeliveryAttemptDeps {
   channels: ReadonlyMap<string, ConfiguredChannel>;
   logger: Logger;
   observer?: DeliveryObserver;
-  /** The console's timeline (SPEC §14): how each try ended. */
-  timeline?: Pick<Timeline, 'append'>;
 }
 
 export function createDeliveryAttempts(deps: DeliveryAttemptDeps): DeliveryAttempts {
@@ -80,23 +77,21 @@ export function createDeliveryAttempts(deps: DeliveryAttemptDeps): DeliveryAttem
         const ambiguous = !unsent;
         // The delivery counts its own tries (one lane job drains every reply of the customer).
         if (failure.retryable && delivery.attempts < config.delivery.attempts) {
-          await outbox.end(ref, id, { outcome: 'retry', fields: written, sentIds: ids, forget, ambiguous, lease });
+          const timeline = { at: new Date().toISOString(), type: 'delivery' as const, id, state: 'retry', lastError };
+          await outbox.end(ref, id, { outcome: 'retry', fields: written, sentIds: ids, forget, ambiguous, lease, timeline });
           deps.observer?.delivery?.(ref.channel, 'retry');
-          await deps.timeline?.append(ref, [{ at: new Date().toISOString(), type: 'delivery', id, state: 'retry', lastError }]);
           const delay = retryDelayMs(delivery.attempts, config.delivery, failure.retryAfterMs);
           logger.warn({ ...fields, err: error, outcome: 'retry', retryInMs: delay }, 'delivery attempt');
           return { outcome: 'retry', retryAt: Date.now() + delay };
         }
-        const { next } = await outbox.end(ref, id, { outcome: 'failed', fields: written, sentIds: ids, forget, ambiguous, lease });
+        const timeline = { at: new Date().toISOString(), type: 'delivery' as const, id, state: 'failed', lastError };
+        const { next } = await outbox.end(ref, id, { outcome: 'failed', fields: written, sentIds: ids, forget, ambiguous, lease, timeline });
         deps.observer?.delivery?.(ref.channel, 'failed');
-        await deps.timeline?.append(ref, [{ at: new Date().toISOString(), type: 'delivery', id, state: 'failed', lastError }]);
         logger.error({ ...fields, err: error, lastError, outcome: 'failed' }, 'reply could not be delivered; recorded as failed, the next reply goes on');
         return { outcome: 'failed', next };
       }
-      const [{ next }] = await Promise.all([
-        outbox.end(ref, id, { outcome: 'sent', fields: { partsSent: String(partsSent), sentIds: ids.join(',') }, sentIds: ids, forget, lease }),
-        deps.timeline?.append(ref, [{ at: new Date().toISOString(), type: 'delivery', id, state: 'sent', ...(templated ? { template: true } : {}) }]),
-      ]);
+      const timeline = { at: new Date().toISOString(), type: 'delivery' as const, id, state: 'sent', ...(templated ? { template: true } : {}) };
+      const { next } = await outbox.end(ref, id, { outcome: 'sent', fields: { partsSent: String(partsSent), sentIds: ids.join(',') }, sentIds: ids, forget, lease, timeline });
       deps.observer?.delivery?.(ref.channel, 'sent');
       if (delivery.acceptedAt) deps.observer?.replyLatency?.(ref.channel, (Date.now() - delivery.acceptedAt) / 1000);
       logger.info({ ...fields, outcome: 'sent', parts: partsSent, durationMs: Math.round(performance.now() - started) }, 'delivery attempt');

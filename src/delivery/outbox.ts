@@ -2,6 +2,8 @@ import type { Keys } from '../keys.js';
 import type { RedisClient } from '../redis/connection.js';
 import { MAX_ECHO_IDS, scriptsFor } from '../redis/scripts.js';
 import type { ConversationRef } from '../conversations/types.js';
+import type { TimelineEvent } from '../timeline/events.js';
+import { TIMELINE_FALLBACK_TTL_MS, TIMELINE_MAX_EVENTS } from '../timeline/store.js';
 import { fieldMap } from '../conversations/state.js';
 import { ECHO_TTL_MS } from './echoes.js';
 import { createDeliveryRecords, deliveryFromHash, DELIVERY_RECORD_TTL_MS, SEND_LEASE_MARGIN_MS, SENT_RECORD_TTL_MS, type DeliveryRecords, type StoredDelivery } from './records.js';
@@ -25,6 +27,8 @@ export interface DeliveryEnd {
   forget: readonly number[];
   /** The try ended without knowing whether its send was applied (its echo may come later). */
   ambiguous?: boolean;
+  /** How the try ended, for the conversation's timeline (SPEC §14), written by the same script. */
+  timeline?: TimelineEvent;
 }
 
 /** A try under way: the delivery as it was begun, and the send lease it holds. */
@@ -130,10 +134,19 @@ export function createOutbox(redis: RedisClient, keys: Keys, options: { perPartM
         forget: end.forget,
         ambiguous: end.ambiguous === true,
         lease: end.lease,
+        ...(end.timeline ? { timeline: { event: JSON.stringify(end.timeline), max: TIMELINE_MAX_EVENTS, ttlMs: TIMELINE_FALLBACK_TTL_MS } } : {}),
       };
       const ended = run<[number, string]>(
         'delivery-end',
-        [keys.outbox(ref.channel, ref.phone), keys.delivery(ref.channel, ref.phone, id), keys.sentLedger(ref.channel, ref.phone), keys.sendLease(ref.channel, ref.phone), ...echoKeys],
+        [
+          keys.outbox(ref.channel, ref.phone),
+          keys.delivery(ref.channel, ref.phone, id),
+          keys.sentLedger(ref.channel, ref.phone),
+          keys.sendLease(ref.channel, ref.phone),
+          keys.timeline(ref.channel, ref.phone),
+          keys.conversation(ref.channel, ref.phone),
+          ...echoKeys,
+        ],
         [JSON.stringify(spec)],
       );
       const [reply] = await Promise.all([ended, outcome === 'retry' ? null : records.index.file(id, outcome, now)]);

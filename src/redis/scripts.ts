@@ -82,8 +82,8 @@ export const VARIADIC_KEYS: Readonly<Record<string, readonly [number, number]>> 
   'commit-turn': [11, 15],
   // record, conversation, outbox + up to 2 deliveries
   'handoff-finish': [3, 5],
-  // outbox, record, sent ledger, send lease + up to 8 echo ids
-  'delivery-end': [4, 12],
+  // outbox, record, sent ledger, send lease, timeline, conversation + up to 8 echo ids
+  'delivery-end': [6, 14],
   // the states of one record kind (deliveries have four) + a new record's pointer
   'index-move': [3, 5],
 };

@@ -11,8 +11,10 @@ export type { TimelineEvent } from './events.js';
  * A conversation's timeline, for the operator console (SPEC §14): what the customer wrote,
  * what the bot answered, each handoff leg and try with its error, each delivery with the
  * channel's statuses, releases and takeovers — the last {@link TIMELINE_MAX_EVENTS}, kept
- * with the conversation. Every event also moves the conversation to the top of the console's
- * list (the conversation index, scored by last activity).
+ * with the conversation. The events of a turn are written by its commit (commit-turn.lua) and
+ * a delivery try's by its end (delivery-end.lua); the rest come through {@link Timeline.append}.
+ * A turn and `append` also move the conversation up the console's list (the conversation
+ * index, scored by last activity), at most every {@link INDEX_EVERY_MS} per conversation.
  */
 
 export const TIMELINE_MAX_EVENTS = 200;

@@ -12,12 +12,15 @@
   KEYS[2] delivery record
   KEYS[3] sent ledger
   KEYS[4] send lease
-  KEYS[5…] echo keys of the ids the channel returned
+  KEYS[5] the conversation's timeline (SPEC §14)
+  KEYS[6] conversation       (its expiry is the timeline's)
+  KEYS[7…] echo keys of the ids the channel returned
   ARGV[1] JSON {
     id, outcome = 'sent' | 'failed' | 'retry', fields {field: value}, recordTtlMs, echoTtlMs,
     forget [part index],  -- ledger entries of this delivery to drop
     ambiguous (bool),     -- this try ended without knowing whether its send was applied
-    lease                 -- the try's lease token
+    lease,                -- the try's lease token
+    timeline {event (JSON), max, ttlMs}   -- optional: how the try ended, for the console
   }
   Returns {written (1, or 0 when the delivery was no longer pending: nothing written but the
   ledger and echo keys), the outbox's head afterwards ('' when empty)}
@@ -35,7 +38,13 @@ if spec.forget and #spec.forget > 0 and redis.call('HGET', KEYS[2], 'ambiguous')
     if entry and string.sub(entry, 1, #spec.id + #tostring(part) + 2) == spec.id .. ':' .. part .. ':' then redis.call('HDEL', KEYS[3], fingerprint) end
   end
 end
-for i = 5, #KEYS do redis.call('SET', KEYS[i], spec.id, 'PX', spec.echoTtlMs) end
+for i = 7, #KEYS do redis.call('SET', KEYS[i], spec.id, 'PX', spec.echoTtlMs) end
+if spec.timeline then
+  redis.call('RPUSH', KEYS[5], spec.timeline.event)
+  redis.call('LTRIM', KEYS[5], -spec.timeline.max, -1)
+  local ttl = redis.call('PTTL', KEYS[6])
+  redis.call('PEXPIRE', KEYS[5], ttl > 0 and ttl or spec.timeline.ttlMs)
+end
 local written = 0
 if redis.call('HGET', KEYS[2], 'state') == 'pending' then
   hsetMap(KEYS[2], spec.fields)
