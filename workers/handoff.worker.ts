@@ -5,7 +5,7 @@ import type { Config, ProviderName } from '../src/config/index.js';
 import type { ConversationActions } from '../src/conversations/actions.js';
 import { isUpstreamError } from '../src/errors.js';
 import type { Timeline } from '../src/timeline/store.js';
-import type { HandoffJob } from '../src/handoff/job.js';
+import { legJob, type HandoffJob } from '../src/handoff/job.js';
 import { FIRST_RESPONSE_JOB, firstResponseJobSchema, type FirstResponseWatch } from '../src/handoff/first-response.js';
 import { HANDOFF_BACKOFF, readHandoffJob, type HandoffQueue } from '../src/handoff/queue.js';
 import { createHandoffRecords } from '../src/handoff/records.js';
@@ -82,12 +82,6 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
   const { config, providers, logger, keys } = deps;
   const tries = createHandoffTries(deps.redis, keys, logger);
 
-  /**
-   * SPEC §12: the leg `job` ran failed for good; when the channel's chain has another leg and
-   * nothing of this one may have reached its platform, the handoff moves on to it (a fresh job,
-   * a fresh round of tries). Resolves with the outcome for BullMQ, or null when there is no
-   * next leg (the handoff fails).
-   */
   /** A try's outcome on the conversation's timeline (never throws). */
   const onTimeline = (job: HandoffJob, state: 'pending' | 'done' | 'failed', attempts: number, lastError: string | null, summary?: string) =>
     deps.timeline?.append(
@@ -95,13 +89,18 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
       [{ at: new Date().toISOString(), type: 'handoff', id: job.handoffId, provider: job.provider, state, attempts, lastError, leg: job.leg ?? 0, ...(summary ? { summary } : {}) }],
     );
 
+  /**
+   * SPEC §12: the leg `job` ran failed for good; when the channel's chain has another leg and
+   * nothing of this one may have reached its platform, the handoff moves on to it (a fresh job,
+   * a fresh round of tries). Resolves with the outcome for BullMQ, or null when there is no
+   * next leg (the handoff fails).
+   */
   async function failover(job: HandoffJob, log: Logger, message: string, attempts: number): Promise<PlatformResult | null> {
     const channel = config.channels[job.channel];
     const leg = job.leg ?? 0;
     const next = channel ? legsOf(channel.handoff)[leg + 1] : undefined;
     if (!next) return null;
-    const { scheduledFor: _scheduled, ...rest } = job;
-    const nextJob: HandoffJob = { ...rest, leg: leg + 1, provider: next.provider };
+    const nextJob = legJob(job, leg + 1, next.provider);
     if (await tries.failover(job, nextJob, { provider: job.provider, state: 'failed', attempts, lastError: message })) {
       deps.observer?.failover?.(job.channel, job.provider, next.provider);
       log.warn({ lastError: message, attempts, next: next.provider }, `handoff failed for good on ${job.provider}; failing over to ${next.provider}`);
@@ -172,8 +171,7 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
         log.warn('no human answered in time, and the chain has no further leg to fall back to');
         did = 'no leg left to fall back to';
       } else {
-        const { scheduledFor: _scheduled, ...rest } = job;
-        const nextJob: HandoffJob = { ...rest, leg: leg + 1, provider: next.provider };
+        const nextJob = legJob(job, leg + 1, next.provider);
         if (!(await tries.escalate(job, nextJob, { provider: job.provider, state: 'done', attempts: full.record.attempts, lastError: `no first response within ${rule.minutes} min` }))) return 'the conversation moved on';
         deps.observer?.failover?.(channelName, job.provider, next.provider);
         await deps.handoffs.enqueue(nextJob);
@@ -295,10 +293,10 @@ export function createHandoffWorker(deps: HandoffWorkerDeps) {
         deps.observer?.attempt?.(provider.name, 'failed', seconds());
         const level = failure.source === 'bug' ? 'error' : 'warn';
         logger[level]({ ...fields, outcome: 'failed', err: error, retryable: failure.retryable, durationMs: Math.round(seconds() * 1000) }, level === 'error' ? 'handoff attempt failed on an unexpected error' : 'handoff attempt');
-        // SPEC §12: one customer is never handed to two helpdesks — a leg whose MeHub transfer
-        // may have applied (this try's went out and its answer was lost, or the check of an
-        // earlier one never answered) is not left: the handoff fails.
-        const mayHaveApplied = provider.name === 'mehub' && (!checked || (holder !== undefined && failure.ambiguous) || error instanceof SideEffectRefused);
+        // SPEC §12: one customer is never handed to two helpdesks — a leg whose side effect
+        // (MeHub's transfer: the only one an adapter claims) may have applied is not left: this
+        // try's went out and its answer was lost, or the check of an earlier one never answered.
+        const mayHaveApplied = !checked || (holder !== undefined && failure.ambiguous) || error instanceof SideEffectRefused;
         if (mayHaveApplied && legsOf(channel.handoff)[(job.leg ?? 0) + 1]) {
           log.warn({ lastError: message }, 'not failing over: this leg’s MeHub transfer may have applied and was not confirmed either way');
         }

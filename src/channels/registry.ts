@@ -41,7 +41,12 @@ export function kindsWithKey(key: string): string | undefined {
 export const ASYNCHRONOUS_KINDS = `kind ${CHANNEL_KINDS.filter((room) => room.kind !== 'json').map((room) => room.kind).join(', ')}, or json with reply`;
 
 /** Kinds whose own number's messages show a person answering (SPEC §9.3): a first-response signal whatever the platform (SPEC §12). */
-export const PHONE_SIGNAL_KINDS: readonly string[] = ['evolution', 'zapi', 'whatsapp-cloud'];
+export const PHONE_SIGNAL_KINDS: readonly string[] = CHANNEL_KINDS.filter((room) => (room as ChannelRoom).phoneSignal === true).map((room) => room.kind);
+
+/** True for kinds with WhatsApp's 24-hour customer service window (SPEC §13): their customers' last message time is kept. */
+export function hasCustomerWindow(channel: ChannelConfig): boolean {
+  return roomOf(channel.kind).customerWindow === true;
+}
 
 /** A channel's configured (adapter and sender), built by its kind's room. */
 export function configure(name: string, channel: ChannelConfig, ctx: ChannelContext): ConfiguredChannel {

@@ -212,6 +212,10 @@ export interface ChannelRoom<S extends z.ZodObject = z.ZodObject> {
   readonly baseUrlEnv?: { variable: string; block: string };
   /** True when replies go through the channel's API, after the webhook answered (SPEC §8). */
   isAsynchronous(channel: z.infer<S>): boolean;
+  /** The business's own number shows a person answering from the phone (SPEC §9.3): a first-response signal (SPEC §12). */
+  readonly phoneSignal?: boolean;
+  /** Free text only within 24 h of the customer's last message (SPEC §13): the last inbound time is kept. */
+  readonly customerWindow?: boolean;
   /** Defaults that depend on other keys, filled after parsing (`json` with `reply`). */
   complete?(channel: z.infer<S>): z.infer<S>;
   /** Problems spanning keys, on the raw document (reported with every other problem). */

@@ -6,7 +6,7 @@ import { textFingerprint } from '../delivery/echoes.js';
 import { lidAddress } from '../identity/key.js';
 import { newDelivery } from '../delivery/records.js';
 import { AppError } from '../errors.js';
-import type { HandoffJob } from '../handoff/job.js';
+import { legJob, type HandoffJob } from '../handoff/job.js';
 import type { FirstResponseWatch } from '../handoff/first-response.js';
 import { handoffJobId, type HandoffQueue } from '../handoff/queue.js';
 import { createHandoffRecords } from '../handoff/records.js';
@@ -225,8 +225,7 @@ export function createConversationActions(deps: ConversationActionsDeps): Conver
         // first leg is the platform that may have applied it, so a MeHub transfer that may have
         // applied is checked before anything is sent again.
         const first = legsOf(channel.handoff)[0] as HandoffLeg;
-        const { scheduledFor: _past, leg: _leg, ...rest } = job;
-        retried = { ...rest, provider: first.provider };
+        retried = legJob(job, 0, first.provider);
         const restart = leg > 0 ? { job: retried, past: { provider: record.provider, state: 'failed' as const, attempts: record.attempts, lastError: record.lastError }, keepClaim: first.provider === record.provider } : undefined;
         // Record and conversation re-opened in one fenced script. The human period starts when
         // the handoff is done (SPEC §8.4).

@@ -40,6 +40,16 @@ export const handoffJobSchema = z.strictObject({
 
 export type HandoffJob = z.infer<typeof handoffJobSchema>;
 
+/**
+ * The job of leg `leg` of the same handoff on `provider` (SPEC §12: a failover, a fallback
+ * after no first response, an operator retry from the first leg): a fresh job, no longer
+ * waiting for an opening.
+ */
+export function legJob(job: HandoffJob, leg: number, provider: HandoffJob['provider']): HandoffJob {
+  const { scheduledFor: _scheduled, leg: _leg, ...rest } = job;
+  return leg === 0 ? { ...rest, provider } : { ...rest, leg, provider };
+}
+
 /** A leg of a handoff's chain that is over (SPEC §12 `legs`). */
 export interface PastLeg {
   provider: string;

@@ -7,8 +7,6 @@ import type { RedisClient } from '../redis/connection.js';
 import { scriptsFor } from '../redis/scripts.js';
 import { createRecordIndex, fileInBackground } from '../records/index-store.js';
 import type { HandoffJob, PastLeg } from './job.js';
-
-export type { PastLeg } from './job.js';
 import { HANDOFF_RECORD_TTL_MS, HANDOFF_STATES, type HandoffState } from './records.js';
 
 export type AttemptStart =
@@ -26,7 +24,6 @@ export type AttemptStart =
   | { state: Exclude<HandoffState, 'pending'>; lastError: string | null };
 
 export type SideEffectClaim = 'claimed' | 'taken' | 'ended' | 'cancelled';
-
 
 /** How a handoff ended, as recorded. */
 export interface HandoffEnding {
@@ -87,6 +84,12 @@ export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logg
   const handoffIndex = createRecordIndex(redis, keys, 'handoff', HANDOFF_STATES);
   const deliveryIndex = createRecordIndex(redis, keys, 'delivery', DELIVERY_STATES);
 
+  /** The record moves from `job`'s leg to `next`'s (scripts/handoff-failover-2.lua); false when it already had. */
+  async function moveOn(job: HandoffJob, next: HandoffJob, past: PastLeg, escalate: boolean, now = Date.now()): Promise<boolean> {
+    const spec = { fromLeg: job.leg ?? 0, escalate, past, provider: next.provider, job: JSON.stringify(next), updatedAt: String(now) };
+    return (await run<number>('handoff-failover', [recordKey(job), keys.conversation(job.channel, job.phone)], [JSON.stringify(spec)])) === 1;
+  }
+
   return {
     /** Counts a try and reads the conversation, in one call. `missing`: not committed (yet). */
     async startAttempt(job: HandoffJob): Promise<AttemptStart> {
@@ -121,15 +124,12 @@ export function createHandoffTries(redis: RedisClient, keys: Keys, logger?: Logg
       await redis.hset(recordKey(job), 'lastError', message);
     },
 
-    async failover(job, next, past) {
-      const spec = { fromLeg: job.leg ?? 0, escalate: false, past, provider: next.provider, job: JSON.stringify(next), updatedAt: String(Date.now()) };
-      return (await run<number>('handoff-failover', [recordKey(job), keys.conversation(job.channel, job.phone)], [JSON.stringify(spec)])) === 1;
-    },
+    failover: (job, next, past) => moveOn(job, next, past, false),
 
     async escalate(job, next, past) {
       const now = Date.now();
-      const spec = { fromLeg: job.leg ?? 0, escalate: true, past, provider: next.provider, job: JSON.stringify(next), updatedAt: String(now) };
-      const moved = (await run<number>('handoff-failover', [recordKey(job), keys.conversation(job.channel, job.phone)], [JSON.stringify(spec)])) === 1;
+      const moved = await moveOn(job, next, past, true, now);
+      // Done → pending again: the admin index follows.
       if (moved) await fileInBackground([() => handoffIndex.file(job.handoffId, 'pending', now)], logger);
       return moved;
     },

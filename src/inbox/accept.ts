@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { hasCustomerWindow } from '../channels/registry.js';
 import type { ChannelMessage } from '../channels/types.js';
 import type { Config } from '../config/index.js';
 import type { ConversationActions } from '../conversations/actions.js';
@@ -67,7 +68,8 @@ export function createInbox(deps: InboxDeps): Inbox {
           if (message.what) entry.contentType = message.what;
           if (message.externalIds && Object.keys(message.externalIds).length > 0) entry.externalIds = message.externalIds;
           // WhatsApp's 24-hour window counts from the customer's message (its timestamp; its arrival without one, never the future).
-          const wroteAt = config.channels[ref.channel]?.kind === 'whatsapp-cloud' ? Math.min(message.sentAt ?? now, now) : undefined;
+          const channel = config.channels[ref.channel];
+          const wroteAt = channel && hasCustomerWindow(channel) ? Math.min(message.sentAt ?? now, now) : undefined;
           return { message, ref, ...(await deps.inbox.accept(ref, entry, wroteAt)) };
         }),
       );

@@ -10,6 +10,7 @@ export const evolution = {
   ownKeys: ['auth', 'evolution', 'takeoverOnOwnerMessage'],
   baseUrlEnv: { variable: 'EVOLUTION_BASE_URL', block: 'evolution' },
   isAsynchronous: () => true,
+  phoneSignal: true,
   configure: (name, channel, ctx) => ({
     name,
     adapter: createEvolutionAdapter(name, channel),

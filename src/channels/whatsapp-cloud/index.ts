@@ -11,6 +11,8 @@ export const whatsappCloud = {
   ownKeys: ['whatsapp', 'takeoverOnOwnerMessage'],
   baseUrlEnv: { variable: 'WHATSAPP_BASE_URL', block: 'whatsapp' },
   isAsynchronous: () => true,
+  phoneSignal: true,
+  customerWindow: true,
   crossCheck(name, channel, context) {
     // Deliveries are routed by phone number id: two channels with one number cannot both get them.
     const id = objectAt(channel.whatsapp).phoneNumberId;

@@ -10,6 +10,7 @@ export const zapi = {
   ownKeys: ['auth', 'zapi', 'takeoverOnOwnerMessage'],
   baseUrlEnv: { variable: 'ZAPI_BASE_URL', block: 'zapi' },
   isAsynchronous: () => true,
+  phoneSignal: true,
   configure: (name, channel, ctx) => ({
     name,
     adapter: createZapiAdapter(name, channel),
