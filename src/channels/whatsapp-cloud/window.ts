@@ -33,7 +33,7 @@ export function windowSend(lastInboundAt: number | null, now: number, template: 
 export function outsideWindow(lastInboundAt: number | null, refused?: UpstreamError): UpstreamError {
   const since = lastInboundAt === null ? '' : ` (the customer last wrote ${new Date(lastInboundAt).toISOString()})`;
   const why = refused ? `Meta refused free text as outside the 24-hour window (${OUTSIDE_WINDOW_CODE})` : 'more than 24 h since the customer last wrote';
-  return new UpstreamError('outside_window', refused ? 'http_status' : 'not_sent', `outside_window: ${why}${since}; no whatsapp.windowTemplate is configured, so nothing was sent`, {
+  return new UpstreamError('outside_window', refused ? 'http_status' : 'not_sent', `outside_window: ${why}${since}; nothing was sent — configure the channel's whatsapp.windowTemplate (an approved template) to reach customers after the window`, {
     retryable: false,
     ...(refused ? { status: refused.status, upstreamMessage: refused.upstreamMessage, upstreamBody: refused.upstreamBody, cause: refused } : {}),
   });
